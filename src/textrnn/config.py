@@ -1,0 +1,357 @@
+"""params.yaml -> one validated schema. Each stage loads the sections it reads, nothing else.
+
+A wrong type, an unknown key, an unknown name or an out-of-range value becomes a
+:class:`ParamsError` whose message is one line naming the key path, the bad value and what is
+allowed. Defaults live in params.yaml only: every field here is required.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator,
+)
+
+from textrnn.errors import ParamsError
+from textrnn.tuning.space import parse_dimension
+
+PARAMS_FILE = "params.yaml"
+
+SentimentDataset = Literal["uci", "imdb"]
+CharlmDataset = Literal["quijote"]
+
+
+class Section(BaseModel):
+    """Base of every params section: unknown keys are errors, values are not coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ----------------------------------------------------------------------------- data, fetch
+
+
+class DataParams(Section):
+    sentiment: SentimentDataset
+    charlm: CharlmDataset
+
+
+class FetchParams(Section):
+    timeout_s: float = Field(gt=0, le=3600)
+    retries: int = Field(ge=0, le=20)
+
+
+# ----------------------------------------------------------------------------- preprocess
+
+
+class SentimentPreprocessParams(Section):
+    strip_html: bool
+    drop_duplicates: bool
+
+
+class CharlmPreprocessParams(Section):
+    lowercase: bool
+    min_chars: int = Field(ge=1)
+
+
+class PreprocessParams(Section):
+    sentiment: SentimentPreprocessParams
+    charlm: CharlmPreprocessParams
+
+
+# ----------------------------------------------------------------------------- split
+
+
+class Fractions(Section):
+    train: float = Field(gt=0, lt=1)
+    val: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Fractions:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must add up to 1, got {total:g}")
+        return self
+
+
+class SentimentSplitParams(Fractions):
+    # For datasets that ship their own test split (imdb): the share of upstream train kept for
+    # validation. train/val/test above apply to datasets without one (uci).
+    upstream_val_fraction: float = Field(gt=0, lt=1)
+
+
+class SplitParams(Section):
+    sentiment: SentimentSplitParams
+    charlm: Fractions
+
+
+# ----------------------------------------------------------------------------- tracking
+
+
+class TrackingParams(Section):
+    uri: str = Field(min_length=1)  # e.g. sqlite:///mlflow.db or http://host:5000
+    experiment: str = Field(min_length=1)
+
+
+# ----------------------------------------------------------------------------- train
+
+SentimentModelName = Literal["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm", "gru", "bilstm"]
+CharlmModelName = Literal["simple_rnn", "lstm", "gru"]
+Optimizer = Literal["adam", "rmsprop", "sgd", "adamw"]
+Activation = Literal["relu", "tanh", "gelu", "elu", "sigmoid"]
+
+
+class DummyParams(Section):
+    strategy: Literal["prior", "most_frequent", "stratified", "uniform"]
+
+
+class TfidfLogregParams(Section):
+    ngram_max: int = Field(ge=1, le=5)     # word n-grams 1..ngram_max
+    min_df: int = Field(ge=1)
+    C: float = Field(gt=0)                 # inverse regularisation strength
+    sublinear_tf: bool
+
+
+class FitParams(Section):
+    """How a Keras model is fitted: shared by every neural model of both tasks."""
+
+    optimizer: Optimizer
+    learning_rate: float = Field(gt=0, le=1)
+    clipnorm: float = Field(ge=0)          # 0 turns gradient clipping off
+    batch_size: int = Field(ge=1, le=4096)
+    epochs: int = Field(ge=1, le=1000)
+    patience: int = Field(ge=1)            # early stopping on val_loss, best weights restored
+
+
+class SentimentNeuralParams(FitParams):
+    embedding_dim: int = Field(ge=1, le=4096)
+    units: int = Field(ge=1, le=4096)      # recurrent units (dnn: width of the dense layers)
+    layers: int = Field(ge=1, le=8)        # stacked recurrent layers (dnn: dense layers)
+    dropout: float = Field(ge=0, lt=1)
+    recurrent_dropout: float = Field(ge=0, lt=1)
+    l2: float = Field(ge=0)
+    dense_units: int = Field(ge=0, le=4096)  # hidden dense head before the softmax; 0 = none
+    activation: Activation                 # of the dense head
+    # how the (masked) sequence becomes one vector: last recurrent state, mean, or max+mean
+    pooling: Literal["last", "mean", "max_mean"]
+
+
+class VectorizerParams(Section):
+    max_tokens: int = Field(ge=10)         # vocabulary size, adapted on the training split only
+    max_length: int = Field(ge=1)          # longer texts are truncated (tokens)
+
+
+class SentimentTrainParams(Section):
+    models: list[SentimentModelName] = Field(min_length=1)
+    vectorizer: dict[SentimentDataset, VectorizerParams]
+    dummy: DummyParams
+    tfidf_logreg: TfidfLogregParams
+    dnn: SentimentNeuralParams
+    simple_rnn: SentimentNeuralParams
+    lstm: SentimentNeuralParams
+    gru: SentimentNeuralParams
+    bilstm: SentimentNeuralParams
+
+
+class CharlmNeuralParams(FitParams):
+    embedding_dim: int = Field(ge=1, le=4096)
+    units: int = Field(ge=1, le=4096)
+    layers: int = Field(ge=1, le=8)
+    dropout: float = Field(ge=0, lt=1)
+
+
+class CharlmTrainParams(Section):
+    models: list[CharlmModelName] = Field(min_length=1)
+    sequence_length: int = Field(ge=2, le=10000)   # characters per training window
+    simple_rnn: CharlmNeuralParams
+    lstm: CharlmNeuralParams
+    gru: CharlmNeuralParams
+
+
+class TrainParams(Section):
+    sentiment: SentimentTrainParams
+    charlm: CharlmTrainParams
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+class SentimentEvaluateParams(Section):
+    bootstrap_samples: int = Field(ge=100, le=100000)  # resamples of the test rows per interval
+    confidence: float = Field(gt=0.5, lt=1)            # of the bootstrap intervals
+    # validation metric that picks the champion (log_loss: lowest wins; the others: highest)
+    select_on: Literal["accuracy", "f1", "kappa", "roc_auc", "log_loss"]
+
+
+CharlmStrategy = Literal["greedy", "beam", "stochastic_beam", "sample"]
+
+
+class CharlmEvaluateParams(Section):
+    """Sample texts written by evaluate_charlm for every model x strategy (x temperature)."""
+
+    prompts: list[str] = Field(min_length=1)
+    sample_length: int = Field(ge=1, le=10000)          # characters generated per sample
+    strategies: list[CharlmStrategy] = Field(min_length=1)
+    # sample and stochastic_beam run once per temperature; greedy and beam ignore it
+    temperatures: list[Annotated[float, Field(gt=0, le=10)]] = Field(min_length=1)
+    beam_width: int = Field(ge=1, le=64)                # beam and stochastic_beam
+    top_k: int = Field(ge=0)                            # sample among the k most likely; 0 = all
+
+
+class EvaluateParams(Section):
+    sentiment: SentimentEvaluateParams
+    charlm: CharlmEvaluateParams
+
+
+# ----------------------------------------------------------------------------- tune
+
+# A search-space entry: [choices] or {low, high, log, step}; see textrnn.tuning.space.
+SpaceEntry = Annotated[Any, BeforeValidator(parse_dimension)]
+
+
+class ModelTuneParams(Section):
+    """How one model is tuned. With ``enabled: false`` the other keys may be left out."""
+
+    enabled: bool
+    sampler: Literal["grid", "random", "tpe"] | None = None
+    pruner: Literal["none", "median", "hyperband"] | None = None
+    n_trials: int | None = Field(default=None, ge=1, le=100000)  # budget: finished trials
+    timeout_s: float | None = Field(default=None, ge=0)  # wall-time cap per run; 0 = none
+    warmup_epochs: int | None = Field(default=None, ge=1)  # epochs before a trial can be pruned
+    fixed: dict[str, str | int | float | bool] | None = None  # held during the search only
+    space: dict[str, SpaceEntry] | None = None
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> ModelTuneParams:
+        missing = [name for name, value in self if value is None]
+        if self.enabled and missing:
+            raise ValueError(f"tuning is enabled, so {', '.join(missing)} must be set")
+        if self.enabled and not self.space:
+            raise ValueError("tuning is enabled, so space needs at least one entry")
+        return self
+
+
+class SentimentTuneParams(Section):
+    cv_folds: int = Field(ge=0, le=20)  # 0: score on the val split; k >= 2: k folds of train
+    models: dict[SentimentModelName, ModelTuneParams]
+
+    @model_validator(mode="after")
+    def _folds(self) -> SentimentTuneParams:
+        if self.cv_folds == 1:
+            raise ValueError("cv_folds must be 0 (validation split) or at least 2")
+        return self
+
+
+class CharlmTuneParams(Section):
+    models: dict[CharlmModelName, ModelTuneParams]
+
+
+class TuneParams(Section):
+    storage: str = Field(min_length=1)  # sqlite:///path or postgresql://user@host/db
+    heartbeat_s: int = Field(ge=1)      # a trial silent 4x this long is failed and re-queued
+    sentiment: SentimentTuneParams
+    charlm: CharlmTuneParams
+
+
+# ----------------------------------------------------------------------------- whole file
+
+
+class Params(Section):
+    seed: int = Field(ge=0, le=2**31 - 1)
+    data: DataParams
+    fetch: FetchParams
+    preprocess: PreprocessParams
+    split: SplitParams
+    tracking: TrackingParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    tune: TuneParams
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Walk the schema along ``loc`` (minus the bad key) and list the keys allowed there."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        current = fields[part].annotation
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:
+    """One readable line per problem (joined by '; '), naming key path, value and what is allowed."""
+    parts = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = _key_path(loc) or "<top level>"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(model, loc)) or "none"
+            parts.append(f"{key} is not a known key (allowed here: {allowed})")
+        elif err["type"] == "missing":
+            parts.append(f"{key} is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{key} = {err['input']!r} is invalid: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.2, as DVC reads it)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (safe loader)
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    return raw
+
+
+def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """Validate the named top-level ``sections`` (all when none are named) and return them.
+
+    Sections that the stage does not read are checked only for being known keys, so a stage is
+    never stopped by a mistake in a section it does not depend on. The result is typed as
+    :class:`Params` but carries only the sections asked for.
+    """
+    known = Params.model_fields
+    for name in sections:
+        if name not in known:  # a programming error, not a user error
+            raise KeyError(f"unknown params section {name!r}")
+    raw = read_yaml(path)
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ParamsError(
+            f"{path}: {unknown[0]} is not a known key (allowed here: {', '.join(sorted(known))})"
+        )
+    wanted = list(sections) or list(known)
+    partial = create_model(
+        "Params", __base__=Section, **{name: (known[name].annotation, known[name]) for name in wanted}
+    )
+    try:
+        return partial.model_validate({name: raw[name] for name in wanted if name in raw})
+    except ValidationError as exc:
+        raise ParamsError(format_validation_error(exc, partial, str(path))) from None

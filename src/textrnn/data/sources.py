@@ -1,0 +1,126 @@
+"""The dataset registry and the fetch step: a download or a local mirror, through one validation.
+
+A raw file is written to a temporary name and renamed into place only once it is complete and
+valid, so nothing half-written is ever left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textrnn.errors import DataError, UserError
+
+log = logging.getLogger(__name__)
+
+MIRROR_ENV = "TEXTRNN_DATA_MIRROR"  # a folder holding the same files as the upstream addresses
+
+
+@dataclass(frozen=True)
+class Source:
+    """A raw file: its name, the upstream addresses tried in order, and its content check."""
+
+    filename: str
+    urls: tuple[str, ...]
+    validate: Callable[[Path], None]  # raises DataError naming what is wrong
+
+
+def _sources() -> dict[str, Source]:
+    # Imported here so that the registry and the parsers stay one list, without import cycles.
+    from textrnn.data import charlm, sentiment
+
+    return {
+        "uci": Source(
+            "sentiment_labelled_sentences.zip",
+            (
+                "https://archive.ics.uci.edu/static/public/331/sentiment+labelled+sentences.zip",
+                "https://archive.ics.uci.edu/ml/machine-learning-databases/00331/"
+                "sentiment%20labelled%20sentences.zip",
+            ),
+            sentiment.validate_uci,
+        ),
+        "imdb": Source(
+            "aclImdb_v1.tar.gz",
+            ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
+            sentiment.validate_imdb,
+        ),
+        "quijote": Source(
+            "pg2000.txt",
+            ("https://www.gutenberg.org/cache/epub/2000/pg2000.txt",),
+            charlm.validate_gutenberg,
+        ),
+    }
+
+
+def get_source(name: str) -> Source:
+    sources = _sources()
+    if name not in sources:
+        raise UserError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(sources))}")
+    return sources[name]
+
+
+def _download(url: str, dest: Path, *, timeout_s: float) -> None:
+    """Stream ``url`` into ``dest`` with a progress bar."""
+    import requests
+    from tqdm import tqdm
+
+    with requests.get(url, stream=True, timeout=timeout_s) as response:
+        response.raise_for_status()
+        total = int(response.headers.get("content-length", 0)) or None
+        with open(dest, "wb") as out, tqdm(
+            total=total, unit="B", unit_scale=True, desc=dest.name.split(".tmp")[0], leave=False
+        ) as bar:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                out.write(chunk)
+                bar.update(len(chunk))
+
+
+def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,
+          mirror: str | None = None) -> Path:
+    """Put dataset ``name``'s raw file into ``out_dir``, from ``mirror`` if it holds it, else upstream.
+
+    Returns the final path. Raises DataError with every place it looked when nothing worked.
+    """
+    source = get_source(name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / source.filename
+    tmp = out_dir / f".{source.filename}.tmp"
+    tried: list[str] = []
+    try:
+        if mirror:
+            candidate = Path(mirror) / source.filename
+            if candidate.is_file():
+                log.info("fetch %s: copying from mirror %s", name, candidate)
+                shutil.copyfile(candidate, tmp)
+                # A mirror copy that fails validation is an error, not a reason to download:
+                # the user pointed at it on purpose.
+                source.validate(tmp)
+                os.replace(tmp, final)
+                return final
+            tried.append(f"{candidate} (not found; {MIRROR_ENV}={mirror})")
+        for url in source.urls:
+            for attempt in range(retries + 1):
+                try:
+                    log.info("fetch %s: downloading %s (attempt %d)", name, url, attempt + 1)
+                    _download(url, tmp, timeout_s=timeout_s)
+                    break
+                except Exception as exc:  # noqa: BLE001 (requests/OS errors: all mean retry)
+                    reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+                    if attempt == retries:
+                        tried.append(f"{url} ({reason})")
+                    else:
+                        time.sleep(min(2**attempt, 10))
+            else:
+                continue
+            source.validate(tmp)
+            os.replace(tmp, final)
+            return final
+        hint = "" if mirror else f"; set {MIRROR_ENV} to a folder holding {source.filename}"
+        raise DataError(f"could not fetch {source.filename}: looked in " + "; ".join(tried) + hint)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,71 @@
+"""split@<task>: train / val / test.
+
+sentiment -> data/split/sentiment/{train,val,test}.parquet, seeded, stratified by label and origin,
+             duplicates never in two splits; imdb keeps its upstream test split.
+charlm    -> data/split/charlm/{train,val,test}.txt, contiguous by position.
+Both write metrics/split_<task>.json.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from textrnn.config import load_params
+from textrnn.data import charlm
+from textrnn.data.splitting import split_table
+from textrnn.errors import DataError
+from textrnn.io import atomic_dir, write_json
+from textrnn.stage import run, task_from_argv
+
+HAS_UPSTREAM_TEST = {"uci": False, "imdb": True}
+
+
+def _input(path: str, task: str) -> Path:
+    if not Path(path).is_file():
+        raise DataError(f"{path} is missing: run `dvc repro preprocess@{task}` first")
+    return Path(path)
+
+
+def split_sentiment(dataset: str, seed: int, fractions) -> None:
+    table = pd.read_parquet(_input("data/processed/sentiment/data.parquet", "sentiment"))
+    splits, dropped = split_table(
+        table, train=fractions.train, val=fractions.val, test=fractions.test,
+        upstream_val_fraction=fractions.upstream_val_fraction,
+        has_upstream_test=HAS_UPSTREAM_TEST[dataset], seed=seed,
+    )
+    with atomic_dir("data/split/sentiment") as out_dir:
+        for name, part in splits.items():
+            part.to_parquet(out_dir / f"{name}.parquet", index=False)
+    summary = {
+        name: {"rows": len(part), **{str(k): int(v) for k, v in part["label"].value_counts().items()}}
+        for name, part in splits.items()
+    }
+    write_json("metrics/split_sentiment.json",
+               {"dataset": dataset, "dropped_train_rows_also_in_test": dropped, **summary})
+    print("split@sentiment: " + ", ".join(f"{k} {v['rows']}" for k, v in summary.items()))
+
+
+def split_charlm(fractions) -> None:
+    text = _input("data/processed/charlm/text.txt", "charlm").read_text(encoding="utf-8")
+    parts = charlm.split_contiguous(text, train=fractions.train, val=fractions.val)
+    with atomic_dir("data/split/charlm") as out_dir:
+        for name, part in parts.items():
+            (out_dir / f"{name}.txt").write_text(part, encoding="utf-8")
+    write_json("metrics/split_charlm.json", {name: {"characters": len(p)} for name, p in parts.items()})
+    print("split@charlm: " + ", ".join(f"{k} {len(v)} chars" for k, v in parts.items()))
+
+
+def main() -> None:
+    task = task_from_argv(sys.argv, "python -m stages.split")
+    params = load_params("seed", "data", "split")
+    if task == "sentiment":
+        split_sentiment(params.data.sentiment, params.seed, params.split.sentiment)
+    else:
+        split_charlm(params.split.charlm)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,77 @@
+"""Shared fixtures: the repository root, the data mirror, and throw-away copies of the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = str(Path(sys.executable).parent)
+# Stages run as `python -m stages.X` from dvc.yaml: the venv's python must come first on PATH.
+os.environ["PATH"] = VENV_BIN + os.pathsep + os.environ.get("PATH", "")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# What a fresh clone holds that the pipeline needs (never data/, models/, .venv).
+REPO_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore",
+              "pyproject.toml", "metrics", "plots", "models", "reports")
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The offline copy of the raw data named by $TEXTRNN_DATA_MIRROR (CI sets it)."""
+    value = os.environ.get("TEXTRNN_DATA_MIRROR")
+    if not value or not Path(value).is_dir():
+        if os.environ.get("CI"):  # CI must never skip the real-data tests silently
+            pytest.fail(f"CI: TEXTRNN_DATA_MIRROR={value!r} is not a folder")
+        pytest.skip("TEXTRNN_DATA_MIRROR is not set to a folder: the real-data tests need it")
+    return Path(value)
+
+
+def run_cmd(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 1200,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command, and on an unexpected exit code fail with its output (not just the code)."""
+    proc = subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, text=True,
+                          capture_output=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n"
+                    f"{proc.stderr[-4000:]}")
+    return proc
+
+
+def copy_repo(dest: Path, params_override: dict | None = None) -> Path:
+    """A throw-away copy of the repository with its own git and DVC state, for end-to-end runs.
+
+    ``params_override`` is a nested dict merged into params.yaml (e.g. to make training tiny).
+    """
+    import yaml
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in REPO_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.keras", "*.skops", "*.db"))
+        elif src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    if params_override:
+        params = yaml.safe_load((dest / "params.yaml").read_text())
+        _merge(params, params_override)
+        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_cmd(["git", "init", "-q"], dest)
+    run_cmd(["git", "add", "-A"], dest)
+    run_cmd(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], dest)
+    return dest
+
+
+def _merge(base: dict, override: dict) -> None:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

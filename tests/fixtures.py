@@ -1,0 +1,66 @@
+"""Small raw files that reproduce every trap of the real ones, written by the tests themselves."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+from textrnn.data.sentiment import UCI_FILES
+
+# A sentence with quote characters (a CSV reader merges lines at them), one with U+2028 and one
+# with U+0085 (str.splitlines breaks lines there), CRLF line ends on one line.
+TRAPS = [
+    '"The best film ever," he said.  \t1',
+    "\"Not worth it... I'd say no.\t0",  # an unbalanced quote opens a CSV field
+    "Line\u2028separator inside a sentence.\t1",
+    "Next\x85line inside a sentence.\t0\r",
+]
+
+
+def uci_lines(n_per_label: int = 500, traps: bool = True) -> str:
+    lines = list(TRAPS) if traps else []
+    pos = sum(line.rstrip("\r").endswith("1") for line in lines)
+    neg = len(lines) - pos
+    lines += [f"good sentence number {i}\t1" for i in range(n_per_label - pos)]
+    lines += [f"bad sentence number {i}\t0" for i in range(n_per_label - neg)]
+    return "\n".join(lines) + "\n"
+
+
+def write_uci_zip(path: Path, *, contents: dict[str, str] | None = None) -> Path:
+    """A zip with the upstream layout; ``contents`` replaces members (origin -> text)."""
+    contents = contents or {}
+    with zipfile.ZipFile(path, "w") as archive:
+        for origin, filename in UCI_FILES.items():
+            text = contents.get(origin, uci_lines())
+            data = text if isinstance(text, bytes) else text.encode("utf-8")
+            archive.writestr(f"sentiment labelled sentences/{filename}", data)
+        archive.writestr("sentiment labelled sentences/readme.txt", "fixture\n")
+    return path
+
+
+def write_imdb_tar(path: Path, per_class: int = 12500, review: str | None = None) -> Path:
+    """A tar.gz with the upstream member paths; every review repeats ``review`` with its id."""
+    review = review or "A fine film.<br /><br />Really &amp; truly."
+    with tarfile.open(path, "w:gz") as archive:
+        for split in ("train", "test"):
+            for polarity in ("pos", "neg"):
+                for i in range(per_class):
+                    data = f"{review} {split} {polarity} {i}".encode()
+                    info = tarfile.TarInfo(f"aclImdb/{split}/{polarity}/{i}_7.txt")
+                    info.size = len(data)
+                    archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+BOOK = "En un lugar de la Mancha, de cuyo nombre no quiero acordarme.\n" * 40
+
+
+def gutenberg_text(book: str = BOOK) -> str:
+    return (
+        "\ufeffThe Project Gutenberg eBook of Don Quijote\r\n\r\nLicence header.\r\n"
+        "*** START OF THE PROJECT GUTENBERG EBOOK DON QUIJOTE ***\r\n\r\n"
+        + book.replace("\n", "\r\n")
+        + "\r\n*** END OF THE PROJECT GUTENBERG EBOOK DON QUIJOTE ***\r\nLicence footer.\r\n"
+    )
