@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from textrnn.config import load_params
-from textrnn.data import charlm, plots, sentiment
+from textrnn.data import charlm, custom, plots, sentiment
 from textrnn.data.sources import get_source
 from textrnn.errors import DataError
 from textrnn.io import atomic_dir, write_json
@@ -19,16 +19,27 @@ from textrnn.stage import run, task_from_argv
 
 
 def _raw_file(task: str, dataset: str) -> Path:
-    path = Path("data/raw") / task / get_source(dataset).filename
-    if not path.is_file():
+    folder = Path("data/raw") / task
+    if dataset == "custom":  # the user's file or folder, under its own name
+        found = sorted(p for p in folder.glob("*") if not p.name.startswith(".")) if folder.is_dir() else []
+        path = found[0] if found else folder / "<your file>"
+    else:
+        path = folder / get_source(dataset).filename
+    if not path.exists():
         raise DataError(f"{path} is missing: run `dvc repro fetch@{task}` first")
     return path
 
 
-def preprocess_sentiment(dataset: str, strip_html: bool, drop_duplicates: bool) -> None:
-    raw = sentiment.READERS[dataset](_raw_file("sentiment", dataset))
+def preprocess_sentiment(dataset: str, strip_html: bool, drop_duplicates: bool, custom_cfg) -> None:
+    path = _raw_file("sentiment", dataset)
+    empty = 0
+    if dataset == "custom":
+        raw, empty = custom.load_table(path, custom_cfg)
+    else:
+        raw = sentiment.READERS[dataset](path)
     table, dropped = sentiment.clean(raw, strip_html=strip_html, drop_duplicates=drop_duplicates)
-    profile = {"dataset": dataset, **sentiment.profile(len(raw), table, dropped)}
+    profile = {"dataset": dataset, "empty_rows_dropped": empty,
+               **sentiment.profile(len(raw) + empty, table, dropped)}
     with atomic_dir("data/processed/sentiment") as out_dir:
         table.to_parquet(out_dir / "data.parquet", index=False)
     with atomic_dir("plots/data/sentiment") as plot_dir:
@@ -38,9 +49,10 @@ def preprocess_sentiment(dataset: str, strip_html: bool, drop_duplicates: bool) 
     print(f"preprocess@sentiment: {profile['rows']} rows ({dropped} duplicates removed)")
 
 
-def preprocess_charlm(dataset: str, lowercase: bool, min_chars: int) -> None:
+def preprocess_charlm(dataset: str, lowercase: bool, min_chars: int, custom_cfg) -> None:
     path = _raw_file("charlm", dataset)
-    text = charlm.clean(charlm.READERS[dataset](path), lowercase=lowercase)
+    raw = custom.load_text(path, custom_cfg) if dataset == "custom" else charlm.READERS[dataset](path)
+    text = charlm.clean(raw, lowercase=lowercase)
     if len(text) < min_chars:
         raise DataError(
             f"{path}: {len(text)} characters after cleaning, fewer than "
@@ -60,10 +72,12 @@ def main() -> None:
     params = load_params("data", "preprocess")
     if task == "sentiment":
         cfg = params.preprocess.sentiment
-        preprocess_sentiment(params.data.sentiment, cfg.strip_html, cfg.drop_duplicates)
+        preprocess_sentiment(params.data.sentiment, cfg.strip_html, cfg.drop_duplicates,
+                             params.data.custom.sentiment)
     else:
         cfg = params.preprocess.charlm
-        preprocess_charlm(params.data.charlm, cfg.lowercase, cfg.min_chars)
+        preprocess_charlm(params.data.charlm, cfg.lowercase, cfg.min_chars,
+                          params.data.custom.charlm)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pandas as pd
 
 from textrnn.config import load_params
 from textrnn.data import charlm
+from textrnn.data.custom import check_classes
 from textrnn.data.splitting import split_table
 from textrnn.errors import DataError
 from textrnn.io import atomic_dir, write_json
@@ -29,12 +30,17 @@ def _input(path: str, task: str) -> Path:
     return Path(path)
 
 
-def split_sentiment(dataset: str, seed: int, fractions) -> None:
-    table = pd.read_parquet(_input("data/processed/sentiment/data.parquet", "sentiment"))
+def split_sentiment(dataset: str, seed: int, fractions, split_column: str | None) -> None:
+    path = _input("data/processed/sentiment/data.parquet", "sentiment")
+    table = pd.read_parquet(path)
+    # A custom table with a split column keeps its own split, as imdb keeps its upstream test set.
+    predefined = HAS_UPSTREAM_TEST.get(dataset, False) or (dataset == "custom" and bool(split_column))
+    smallest = min(fractions.upstream_val_fraction if predefined else fractions.val, fractions.test)
+    check_classes(table, f"{path} ({dataset})", smallest_fraction=smallest)
     splits, dropped = split_table(
         table, train=fractions.train, val=fractions.val, test=fractions.test,
         upstream_val_fraction=fractions.upstream_val_fraction,
-        has_upstream_test=HAS_UPSTREAM_TEST[dataset], seed=seed,
+        has_upstream_test=predefined, seed=seed,
     )
     with atomic_dir("data/split/sentiment") as out_dir:
         for name, part in splits.items():
@@ -62,7 +68,8 @@ def main() -> None:
     task = task_from_argv(sys.argv, "python -m stages.split")
     params = load_params("seed", "data", "split")
     if task == "sentiment":
-        split_sentiment(params.data.sentiment, params.seed, params.split.sentiment)
+        split_sentiment(params.data.sentiment, params.seed, params.split.sentiment,
+                        params.data.custom.sentiment.split_column)
     else:
         split_charlm(params.split.charlm)
 

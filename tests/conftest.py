@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # What a fresh clone holds that the pipeline needs (never data/, models/, .venv).
 REPO_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore",
-              "pyproject.toml", "metrics", "plots", "models", "reports")
+              "pyproject.toml", "metrics", "plots", "models", "reports", "examples")
 
 
 @pytest.fixture(scope="session")

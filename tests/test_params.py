@@ -38,7 +38,7 @@ def test_repository_params_are_valid():
         ("fetch", lambda p: p["fetch"].update(retries=-1),
          "fetch.retries = -1 is invalid: Input should be greater than or equal to 0"),
         ("data", lambda p: p["data"].update(sentiment="twitter"),
-         "data.sentiment = 'twitter' is invalid: Input should be 'uci' or 'imdb'"),
+         "data.sentiment = 'twitter' is invalid: Input should be 'uci', 'imdb' or 'custom'"),
         ("preprocess", lambda p: p["preprocess"]["charlm"].update(lowercas=True),
          "preprocess.charlm.lowercas is not a known key (allowed here: lowercase, min_chars)"),
         ("split", lambda p: p["split"]["charlm"].update(train=0.5),
@@ -92,7 +92,7 @@ def test_stage_with_bad_params_exits_2_with_one_line_and_writes_nothing(tmp_path
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == [f"error: {path.name}: data.sentiment = 'twitter' is invalid: "
-                     "Input should be 'uci' or 'imdb'"]
+                     "Input should be 'uci', 'imdb' or 'custom'"]
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 

@@ -65,3 +65,28 @@ def test_imdb_is_one_param_away(repo, mirror):
     assert set(test["origin"]) == {"test"} and len(test) > 24500
     assert set(train["origin"]) == {"train"} and 21000 < len(train) < 22600
     assert not test["text"].str.contains("<br", regex=False).any()
+
+
+def test_a_three_class_table_of_your_own_runs_through_split(tmp_path):
+    override = {"data": {"sentiment": "custom", "custom": {"sentiment": {
+        "path": "examples/reviews.tsv", "text_column": "review", "label_column": "sentiment"}}}}
+    repo = copy_repo(tmp_path / "repo", override)
+    run_cmd(["dvc", "repro", "split@sentiment"], repo)
+    splits = {n: pd.read_parquet(repo / f"data/split/sentiment/{n}.parquet")
+              for n in ("train", "val", "test")}
+    for part in splits.values():
+        assert sorted(part["label"].unique()) == ["negative", "neutral", "positive"]
+    assert sum(len(p) for p in splits.values()) == 90
+
+
+def test_a_text_file_of_your_own_runs_through_split(tmp_path):
+    override = {"data": {"charlm": "custom", "custom": {"charlm": {"path": "corpus.txt"}}},
+                "preprocess": {"charlm": {"min_chars": 1000}}}
+    repo = copy_repo(tmp_path / "repo", override)
+    (repo / "corpus.txt").write_text("Una línea de prueba, con eñes y acentos.\n" * 100,
+                                     encoding="utf-8")
+    run_cmd(["dvc", "repro", "split@charlm"], repo)
+    parts = [(repo / f"data/split/charlm/{n}.txt").read_text(encoding="utf-8")
+             for n in ("train", "val", "test")]
+    assert "".join(parts) == "Una línea de prueba, con eñes y acentos.\n" * 100
+    assert [len(p) for p in parts] == [3690, 205, 205]

@@ -22,8 +22,8 @@ from textrnn.tuning.space import parse_dimension
 
 PARAMS_FILE = "params.yaml"
 
-SentimentDataset = Literal["uci", "imdb"]
-CharlmDataset = Literal["quijote"]
+SentimentDataset = Literal["uci", "imdb", "custom"]
+CharlmDataset = Literal["quijote", "custom"]
 
 
 class Section(BaseModel):
@@ -35,9 +35,37 @@ class Section(BaseModel):
 # ----------------------------------------------------------------------------- data, fetch
 
 
+class CustomTableParams(Section):
+    """A user's labelled table, read when data.sentiment is 'custom'."""
+
+    path: str                       # CSV, TSV or Parquet file: a path or an http(s) URL
+    text_column: str = Field(min_length=1)
+    label_column: str = Field(min_length=1)
+    split_column: str | None        # optional column of train / val / test
+    sep: Literal["auto", ",", "\t", ";", "|"]
+    encoding: str = Field(min_length=1)
+    quoting: Literal["minimal", "none"]
+    on_empty: Literal["fail", "drop"]   # rows with an empty text or label
+    max_megabytes: float = Field(gt=0)  # refuse bigger files up front
+
+
+class CustomTextParams(Section):
+    """A user's text file or folder of text files, read when data.charlm is 'custom'."""
+
+    path: str
+    encoding: str = Field(min_length=1)
+    max_megabytes: float = Field(gt=0)
+
+
+class CustomDataParams(Section):
+    sentiment: CustomTableParams
+    charlm: CustomTextParams
+
+
 class DataParams(Section):
     sentiment: SentimentDataset
     charlm: CharlmDataset
+    custom: CustomDataParams
 
 
 class FetchParams(Section):
@@ -160,9 +188,11 @@ class SentimentTrainParams(Section):
 
 class CharlmNeuralParams(FitParams):
     embedding_dim: int = Field(ge=1, le=4096)
-    units: int = Field(ge=1, le=4096)
-    layers: int = Field(ge=1, le=8)
-    dropout: float = Field(ge=0, lt=1)
+    units: int = Field(ge=1, le=4096)      # per recurrent layer
+    layers: int = Field(ge=1, le=8)        # stacked recurrent layers
+    dropout: float = Field(ge=0, lt=1)     # between layers (no recurrent dropout: slow on CPU)
+    # batches per epoch (validation after each); 0 = one pass over the training text
+    steps_per_epoch: int = Field(ge=0)
 
 
 class CharlmTrainParams(Section):

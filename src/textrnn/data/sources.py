@@ -80,6 +80,51 @@ def _download(url: str, dest: Path, *, timeout_s: float) -> None:
                 bar.update(len(chunk))
 
 
+def _download_with_retries(url: str, dest: Path, *, timeout_s: float, retries: int) -> str | None:
+    """Download with retries and backoff; None on success, else why the last attempt failed."""
+    for attempt in range(retries + 1):
+        try:
+            log.info("downloading %s (attempt %d)", url, attempt + 1)
+            _download(url, dest, timeout_s=timeout_s)
+            return None
+        except Exception as exc:  # noqa: BLE001 (requests/OS errors: all mean retry)
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+            if attempt < retries:
+                time.sleep(min(2**attempt, 10))
+    return reason
+
+
+def fetch_custom(location: str, out_dir: Path, *, timeout_s: float, retries: int,
+                 validate: Callable[[Path], None]) -> Path:
+    """Copy a user's file or folder (or download a URL) into ``out_dir`` after ``validate``."""
+    from textrnn.data.custom import is_url
+
+    if not location:
+        raise DataError("the custom dataset has no path: set data.custom.<task>.path")
+    name = Path(location.split("?")[0].rstrip("/")).name or "data"
+    final, tmp = out_dir / name, out_dir / f".tmp-{name}"  # keeps the suffix the reader needs
+    try:
+        if is_url(location):
+            failure = _download_with_retries(location, tmp, timeout_s=timeout_s, retries=retries)
+            if failure:
+                raise DataError(f"could not download {location}: {failure}")
+        elif Path(location).is_dir():
+            validate(Path(location))
+            shutil.copytree(location, tmp)
+        else:
+            validate(Path(location))
+            shutil.copyfile(location, tmp)
+        if is_url(location):
+            validate(tmp)
+        os.replace(tmp, final)
+        return final
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
 def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,
           mirror: str | None = None) -> Path:
     """Put dataset ``name``'s raw file into ``out_dir``, from ``mirror`` if it holds it, else upstream.
@@ -104,18 +149,9 @@ def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,
                 return final
             tried.append(f"{candidate} (not found; {MIRROR_ENV}={mirror})")
         for url in source.urls:
-            for attempt in range(retries + 1):
-                try:
-                    log.info("fetch %s: downloading %s (attempt %d)", name, url, attempt + 1)
-                    _download(url, tmp, timeout_s=timeout_s)
-                    break
-                except Exception as exc:  # noqa: BLE001 (requests/OS errors: all mean retry)
-                    reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
-                    if attempt == retries:
-                        tried.append(f"{url} ({reason})")
-                    else:
-                        time.sleep(min(2**attempt, 10))
-            else:
+            failure = _download_with_retries(url, tmp, timeout_s=timeout_s, retries=retries)
+            if failure:
+                tried.append(f"{url} ({failure})")
                 continue
             source.validate(tmp)
             os.replace(tmp, final)

@@ -51,7 +51,11 @@ def split_table(frame: pd.DataFrame, *, train: float, val: float, test: float,
         test_keys = set(test_part["text"].map(normalise_for_dedup))
         overlap = pool["text"].map(normalise_for_dedup).isin(test_keys).to_numpy()
         pool = pool[~overlap]
-        train_part, val_part = _grouped_split(pool, upstream_val_fraction, seed, stratify_by)
+        if (pool["origin"] == "val").any():  # a user's split column that names val rows too
+            is_val = (pool["origin"] == "val").to_numpy()
+            train_part, val_part = pool[~is_val], pool[is_val]
+        else:
+            train_part, val_part = _grouped_split(pool, upstream_val_fraction, seed, ["label"])
         dropped = int(overlap.sum())
     else:
         rest, test_part = _grouped_split(frame, test, seed, stratify_by)
