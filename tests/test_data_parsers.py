@@ -54,7 +54,7 @@ def test_imdb_parser_reads_splits_and_html_is_cleaned(tmp_path):
         ("test", "negative"): 12500, ("test", "positive"): 12500,
         ("train", "negative"): 12500, ("train", "positive"): 12500}
     cleaned, dropped = sentiment.clean(frame.head(3), strip_html=True, drop_duplicates=True)
-    assert cleaned["text"].iloc[0] == "A fine film. Really & truly. train pos 0"
+    assert cleaned["text"].iloc[0] == "A fine film. Really & truly. test pos 0"
     assert dropped == 0
 
 
