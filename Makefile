@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UI_PORT ?= 5000
 
-.PHONY: setup repro test test-fast serve ui bench clean
+.PHONY: setup repro test test-fast serve ui report bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,5 +24,17 @@ test: $(STAMP)  ## the full test suite (what CI runs)
 test-fast: $(STAMP)  ## skip the slow tests
 	$(BIN)/python -m pytest -m "not slow"
 
+serve: $(STAMP)  ## HTTP API + web page on http://127.0.0.1:8000 with the champion models
+	$(BIN)/textrnn serve
+
+ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:$(UI_PORT) over params.yaml's tracking store
+	$(BIN)/python -m textrnn.tracking ui --port $(UI_PORT)
+
+report: $(STAMP)  ## reports/compare.md + reports/plots*/index.html: workspace vs previous commit
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m textrnn.compare
+
 clean:  ## remove caches (keeps data/, models/ and .venv)
 	rm -rf .pytest_cache .ruff_cache
+
+bench: $(STAMP)  ## every benchmark side by side with the naive way, one table (after make repro)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run_all.py

@@ -16,9 +16,8 @@ VENV_BIN = str(Path(sys.executable).parent)
 os.environ["PATH"] = VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# What a fresh clone holds that the pipeline needs (never data/, models/, .venv).
-REPO_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore",
-              "pyproject.toml", "metrics", "plots", "models", "reports", "examples")
+# Never copied into a throw-away repository: a fresh clone has none of it.
+SKIP_TOP = {".git", ".venv", ".tune", "data", "test-artifacts", ".cache"}
 
 
 @pytest.fixture(scope="session")
@@ -51,14 +50,17 @@ def copy_repo(dest: Path, params_override: dict | None = None) -> Path:
     import yaml
 
     dest.mkdir(parents=True, exist_ok=True)
-    for name in REPO_FILES:
+    # Exactly what a clone of the current work tree would hold: tracked files plus untracked ones
+    # that git does not ignore (so no DVC outputs, models or caches).
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
         src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(
-                "__pycache__", "*.keras", "*.skops", "*.db"))
-        elif src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+        parts = Path(name).parts
+        if not src.is_file() or parts[0] in SKIP_TOP or "__pycache__" in parts:
+            continue
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / name)
     if params_override:
         params = yaml.safe_load((dest / "params.yaml").read_text())
         _merge(params, params_override)

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from textrnn.errors import ParamsError
+from textrnn.tuning.space import parse_dimension
 
 PARAMS_FILE = "params.yaml"
 
@@ -237,6 +238,56 @@ class EvaluateParams(Section):
     charlm: CharlmEvaluateParams
 
 
+# ----------------------------------------------------------------------------- tune
+
+# A search-space entry: [choices] or {low, high, log, step}; see textrnn.tuning.space.
+SpaceEntry = Annotated[Any, BeforeValidator(parse_dimension)]
+
+
+class ModelTuneParams(Section):
+    """How one model is tuned. With ``enabled: false`` the other keys may be left out."""
+
+    enabled: bool
+    sampler: Literal["grid", "random", "tpe"] | None = None
+    pruner: Literal["none", "median", "hyperband"] | None = None
+    n_trials: int | None = Field(default=None, ge=1, le=100000)  # budget: finished trials
+    timeout_s: float | None = Field(default=None, ge=0)  # wall-time cap per run; 0 = none
+    warmup_epochs: int | None = Field(default=None, ge=1)  # epochs before a trial can be pruned
+    fixed: dict[str, str | int | float | bool] | None = None  # held during the search only
+    space: dict[str, SpaceEntry] | None = None
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> ModelTuneParams:
+        missing = [name for name, value in self if value is None]
+        if self.enabled and missing:
+            raise ValueError(f"tuning is enabled, so {', '.join(missing)} must be set")
+        if self.enabled and not self.space:
+            raise ValueError("tuning is enabled, so space needs at least one entry")
+        return self
+
+
+class SentimentTuneParams(Section):
+    cv_folds: int = Field(ge=0, le=20)  # 0: score on the val split; k >= 2: k folds of train
+    models: dict[SentimentModelName, ModelTuneParams]
+
+    @model_validator(mode="after")
+    def _folds(self) -> SentimentTuneParams:
+        if self.cv_folds == 1:
+            raise ValueError("cv_folds must be 0 (validation split) or at least 2")
+        return self
+
+
+class CharlmTuneParams(Section):
+    models: dict[CharlmModelName, ModelTuneParams]
+
+
+class TuneParams(Section):
+    storage: str = Field(min_length=1)  # sqlite:///path or postgresql://user@host/db
+    heartbeat_s: int = Field(ge=1)      # a trial silent 4x this long is failed and re-queued
+    sentiment: SentimentTuneParams
+    charlm: CharlmTuneParams
+
+
 # ----------------------------------------------------------------------------- whole file
 
 
@@ -249,6 +300,7 @@ class Params(Section):
     tracking: TrackingParams
     train: TrainParams
     evaluate: EvaluateParams
+    tune: TuneParams
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

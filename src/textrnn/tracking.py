@@ -1,4 +1,13 @@
-"""MLflow tracking: one run per stage invocation, tagged so a run leads back to its commit.
+"""MLflow tracking: one run per stage invocation, tagged so a run leads back to its commit and data.
+
+Every run that :func:`start_run` opens carries, besides the caller's tags:
+
+- ``git_commit``, ``git_dirty``: the commit the code came from, and whether the tree differed;
+- ``dvc_stage``: the DVC stage that ran it (``train_sentiment@lstm``);
+- ``dvc_dep.<path>``: the md5 that ``dvc.lock`` records for the stage's data (``data/split/<task>``,
+  an out of ``split@<task>``, which DVC locks before any downstream stage runs);
+- ``params_sha256``: a hash of the params it was given (canonical JSON), so two runs with equal
+  hashes were trained on the same settings.
 
 Logging never changes results: nothing here touches random state or the data.
 """
@@ -6,14 +15,28 @@ Logging never changes results: nothing here touches random state or the data.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+import os
+import re
 import subprocess
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from textrnn.errors import UserError
 
 log = logging.getLogger(__name__)
+
+LOCAL_STORE = "sqlite:///mlflow.db"
+PROBE_TIMEOUT_S = 5.0
+# While configure() checks the store, MLflow's HTTP client may retry this often, waiting this long
+# per request (its defaults, 7 retries with backoff and 120 s, turn a dead server into minutes).
+CHECK_RETRIES, CHECK_TIMEOUT_S = "1", "10"
+DEP_TAG = "dvc_dep."
+PARAMS_TAG = "params_sha256"
+_STAGE = re.compile(r"^(?:tune|train|evaluate)_(?P<task>[A-Za-z0-9]+)(?:@.*)?$")
 
 
 def git_info() -> dict[str, str]:
@@ -46,18 +69,115 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def params_hash(params: Mapping[str, Any] | None) -> str:
+    """sha256 of the canonical JSON of ``params`` (sorted keys, no spaces; order never counts)."""
+    canonical = json.dumps(params or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def data_paths(stage: str) -> list[str]:
+    """The data a model stage reads, by convention: ``<verb>_<task>[@model]`` reads
+    data/split/<task>."""
+    match = _STAGE.match(stage)
+    return [f"data/split/{match['task']}"] if match else []
+
+
+def data_hashes(stage: str, lock_file: str | os.PathLike = "dvc.lock") -> dict[str, str]:
+    """{path: md5} of the stage's data deps, as dvc.lock records them (outs of their stages).
+
+    A path that dvc.lock does not hold yet (a stage run by hand before ``split``) is left out.
+    """
+    paths = data_paths(stage)
+    if not paths:
+        return {}
+    import yaml
+
+    try:
+        lock = yaml.safe_load(Path(lock_file).read_text(encoding="utf-8")) or {}
+        found: dict[str, str] = {}
+        for entry in (lock.get("stages") or {}).values():
+            for out in entry.get("outs") or []:
+                path = str(out.get("path", "")).rstrip("/")
+                if path in paths and out.get("md5"):
+                    found[path] = str(out["md5"])
+    except FileNotFoundError:
+        return {}
+    except (OSError, yaml.YAMLError, AttributeError, TypeError) as exc:
+        # a malformed lock file must not stop a training run: it only loses these tags
+        log.warning("%s unreadable (%s); the run is not tagged with data hashes", lock_file, exc)
+        return {}
+    return found
+
+
+def run_tags(stage: str, params: Mapping[str, Any] | None,
+             lock_file: str | os.PathLike = "dvc.lock") -> dict[str, str]:
+    """The cross-link tags of a run of ``stage`` given ``params`` (see the module docstring)."""
+    return {
+        **git_info(),
+        "dvc_stage": stage,
+        **{f"{DEP_TAG}{path}": md5 for path, md5 in data_hashes(stage, lock_file).items()},
+        PARAMS_TAG: params_hash(params),
+    }
+
+
+def _fallback_hint() -> str:
+    return (f"to log locally instead, set tracking.uri: {LOCAL_STORE} in params.yaml "
+            f"(or run `dvc exp run -S tracking.uri={LOCAL_STORE}`)")
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
+def probe_server(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """For an http(s) store: GET <uri>/health once, within ``timeout_s``; a UserError if no answer.
+
+    Any HTTP answer counts as reachable (an auth error is for MLflow's own message to explain).
+    """
+    import requests
+
+    url = uri.rstrip("/") + "/health"
+    try:
+        requests.get(url, timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise UserError(f"MLflow tracking server {uri!r} is not reachable ({_one_line(exc)}); "
+                        f"start it, or {_fallback_hint()}") from None
+
+
+@contextlib.contextmanager
+def _bounded_http() -> Iterator[None]:
+    """Few, short HTTP retries while checking (unless the user set their own), restored after."""
+    limits = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": CHECK_RETRIES,
+              "MLFLOW_HTTP_REQUEST_TIMEOUT": CHECK_TIMEOUT_S}
+    added = [name for name in limits if name not in os.environ]
+    os.environ.update({name: limits[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def configure(uri: str, experiment: str) -> None:
-    """Point MLflow at ``uri`` and check it answers now, not after an hour of training."""
+    """Point MLflow at ``uri`` and check it answers now, not after an hour of training.
+
+    A tracking server that does not answer fails within seconds, in one line that says how to fall
+    back to the local store.
+    """
     import mlflow
 
+    if uri.startswith(("http://", "https://")):
+        probe_server(uri)
+    if uri.startswith("postgresql://"):   # the pinned driver (SQLAlchemy 2.1 picks psycopg 3)
+        uri = "postgresql+psycopg2://" + uri.removeprefix("postgresql://")
     mlflow.set_tracking_uri(uri)
     try:
-        mlflow.set_experiment(experiment)
+        with _bounded_http():
+            mlflow.set_experiment(experiment)
     except Exception as exc:  # noqa: BLE001 (MLflow raises many kinds; all mean 'unreachable')
         raise UserError(
-            f"MLflow tracking store {uri!r} is not reachable ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]}); to log locally instead set "
-            "tracking.uri: sqlite:///mlflow.db in params.yaml"
+            f"MLflow tracking store {uri!r} is not reachable ({_one_line(exc)}); {_fallback_hint()}"
         ) from None
 
 
@@ -66,11 +186,63 @@ def start_run(
     *, run_name: str, stage: str, params: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None, nested: bool = False,
 ) -> Iterator[Any]:
-    """Start an MLflow run tagged with git commit, dirty flag and DVC stage; log flat params."""
+    """Start an MLflow run tagged with git commit, dirty flag, DVC stage, data and params hashes;
+    log flat params. The caller's ``tags`` win over the automatic ones."""
     import mlflow
 
-    all_tags = {**git_info(), "dvc_stage": stage, **(tags or {})}
+    all_tags = {**run_tags(stage, params), **(tags or {})}
     with mlflow.start_run(run_name=run_name, tags=all_tags, nested=nested) as run:
         if params:
             mlflow.log_params(flatten(params))
         yield run
+
+
+# ----------------------------------------------------------------------------- `make ui`
+
+
+def ui_command(params_file: str | os.PathLike = "params.yaml", *, port: int = 5000,
+               mlflow_bin: str = "mlflow") -> list[str] | None:
+    """The `mlflow ui` command over params.yaml's tracking store, listening on loopback only;
+    None when the store is a tracking server, which has its own UI at its address."""
+    from textrnn.config import load_params
+
+    uri = load_params("tracking", path=params_file).tracking.uri
+    if uri.startswith(("http://", "https://")):
+        return None
+    return [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1"]    # one person's UI: one worker is plenty
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m textrnn.tracking ui [--port N]``: run `mlflow ui` (what `make ui` calls)."""
+    import argparse
+    import shutil
+    import sys
+
+    from textrnn.stage import run
+
+    parser = argparse.ArgumentParser(prog="python -m textrnn.tracking")
+    parser.add_argument("command", choices=["ui"])
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    def ui() -> None:
+        found = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
+        command = ui_command(args.params, port=args.port, mlflow_bin=found)
+        if command is None:
+            from textrnn.config import load_params
+
+            uri = load_params("tracking", path=args.params).tracking.uri
+            print(f"tracking.uri is the tracking server {uri}: open it in a browser "
+                  "(it serves its own UI)")
+            return
+        print(f"MLflow UI over {command[3]} on http://127.0.0.1:{args.port} (Ctrl-C stops it)",
+              flush=True)
+        os.execv(command[0], command)
+
+    run(ui)
+
+
+if __name__ == "__main__":
+    main()

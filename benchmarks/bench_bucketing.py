@@ -1,0 +1,91 @@
+"""LSTM epoch time on the UCI training split: length-bucketed batches vs padding to the longest.
+
+    .venv/bin/python benchmarks/bench_bucketing.py [--epochs 3] [--model lstm]
+
+Needs data/split/sentiment/train.parquet (`dvc repro split@sentiment`). Uses the model's params
+from params.yaml (train.sentiment.<model>) and the vectorizer of the selected dataset. Each
+pipeline trains the same fresh network for ``--epochs`` epochs; the first epoch (tracing) is
+left out of the timing. Prints samples/s, the speed-up and the share of computed timesteps that
+hold real tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    from summary import emit
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per pipeline (>= 2)")
+    parser.add_argument("--model", default="lstm", help="a recurrent sentiment model name")
+    args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2 (the first epoch is not timed)")
+
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from textrnn.batching import bucketed_dataset, padded_dataset, real_token_share
+    from textrnn.config import load_params
+    from textrnn.models.sentiment import build_network, encode_labels
+    from textrnn.seeding import seed_everything
+    from textrnn.text import make_vectorizer, sequence_lengths, vectorize
+    from textrnn.training import compile_model
+
+    params = load_params("seed", "data", "train")
+    model_params = getattr(params.train.sentiment, args.model)
+    vectorizer_params = params.train.sentiment.vectorizer[params.data.sentiment]
+    train = pd.read_parquet("data/split/sentiment/train.parquet")
+    classes = sorted(set(train.label))
+    vectorizer = make_vectorizer(list(train.text), max_tokens=vectorizer_params.max_tokens,
+                                 max_length=vectorizer_params.max_length)
+    ids = vectorize(vectorizer, list(train.text))
+    ids = ids[:, :sequence_lengths(ids).max()]              # pad to the longest sentence only
+    labels = encode_labels(list(train.label), classes, "train")
+    batch = model_params.batch_size
+    pipelines = {
+        "padded": padded_dataset(ids, labels, batch_size=batch, shuffle=True, seed=params.seed),
+        "bucketed": bucketed_dataset(ids, labels, batch_size=batch, shuffle=True, seed=params.seed),
+    }
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.start)
+
+    print(f"{args.model} on {params.data.sentiment} train: {len(ids)} texts, batch {batch}, "
+          f"longest {ids.shape[1]} tokens, mean {sequence_lengths(ids).mean():.1f}")
+    rates, shares = {}, {}
+    for name, ds in pipelines.items():
+        seed_everything(params.seed)
+        network = build_network(args.model, model_params, vocab_size=vectorizer.vocabulary_size(),
+                                n_classes=len(classes))
+        compile_model(network, model_params, loss="sparse_categorical_crossentropy")
+        seconds: list[float] = []
+        network.fit(ds, epochs=args.epochs, verbose=0, callbacks=[EpochTimer()])
+        epoch_s = float(np.median(seconds[1:]))
+        rates[name] = len(ids) / epoch_s
+        shares[name] = real_token_share(ds)
+        print(f"{name:>9}: {epoch_s:6.2f} s/epoch  {rates[name]:8.0f} samples/s  "
+              f"real-token share {shares[name]:.3f}")
+    ratio = rates["bucketed"] / rates["padded"]
+    print(f"speed-up bucketed / padded: {ratio:.2f}x")
+    emit([{"benchmark": "training throughput", "what": f"{args.model} samples/s, bucketed",
+           "value": rates["bucketed"], "unit": "samples/s", "naive": rates["padded"],
+           "ratio": ratio, "target": ">= 4x padding to the longest"},
+          {"benchmark": "training throughput", "what": "real-token share, bucketed",
+           "value": shares["bucketed"], "unit": "", "naive": shares["padded"], "ratio": None,
+           "target": ">= 0.9"}])
+
+
+if __name__ == "__main__":
+    main()

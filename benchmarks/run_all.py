@@ -1,0 +1,79 @@
+"""`make bench`: every benchmark of the project, then one table of figures and ratios.
+
+Each benchmark runs as its own process (so one's TensorFlow state cannot colour another's) and
+hands back its headline figures through benchmarks/summary.py. Also timed here: a no-op
+`dvc repro` (nothing changed, so nothing runs). Needs the default pipeline to have run (`make repro`)
+for the trained models and the UCI split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+
+def run_benchmark(script: str, args: list[str]) -> list[dict]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    print(f"\n=== {script} {' '.join(args)}", flush=True)
+    env = {**os.environ, "TEXTRNN_BENCH_JSON": str(out), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, env=env)
+    rows = json.loads(out.read_text()) if out.stat().st_size else []
+    out.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        rows.append({"benchmark": script, "what": f"FAILED (exit {proc.returncode})", "value": None})
+    return rows
+
+
+def noop_repro() -> list[dict]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
+    proc = subprocess.run(["dvc", "repro"], cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    ran = "Running stage" in proc.stdout
+    return [{"benchmark": "dvc", "what": "no-op `dvc repro`" + (" (NOT a no-op: stages ran)" if ran
+             else ""), "value": seconds, "unit": "s", "naive": None, "ratio": None,
+             "target": "< 10 s"}]
+
+
+def fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="shorter runs (a tiny tuning grid, fewer seconds per load level)")
+    args = parser.parse_args()
+    rows = noop_repro()
+    rows += run_benchmark("bench_bucketing.py", ["--epochs", "3"])
+    rows += run_benchmark("bench_generation.py", [])
+    rows += run_benchmark("bench_serving.py", ["--seconds", "4" if args.quick else "8"])
+    rows += run_benchmark("bench_tune_vs_grid.py", ["--quick"] if args.quick else [])
+
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
+          f"{platform.release()}, Python {platform.python_version()}, load "
+          f"{os.getloadavg()[0]:.1f}")
+    print("| benchmark | figure | value | unit | naive way | ratio | target |")
+    print("|---|---|---:|---|---:|---:|---|")
+    for row in rows:
+        print(f"| {row['benchmark']} | {row['what']} | {fmt(row.get('value'))} | "
+              f"{row.get('unit', '')} | {fmt(row.get('naive'))} | "
+              f"{fmt(row.get('ratio'), 2) + 'x' if row.get('ratio') else ''} | "
+              f"{row.get('target', '')} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The `textrnn` command. One subcommand per job; add one with an ``add_<name>_command`` function
+registered in :func:`build_parser` (its handler takes the parsed arguments)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from textrnn.stage import run
+
+API_KEY_ENV = "TEXTRNN_API_KEY"
+log = logging.getLogger("textrnn.serve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textrnn", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_serve_command(commands)
+    add_generate_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    run(lambda: args.handler(args))
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    from textrnn.serving.settings import Limits, ServingSettings
+
+    defaults = ServingSettings()
+    serve = commands.add_parser(
+        "serve", help="serve the champion models over HTTP (API, docs and a web page)",
+        description="Serve the champion sentiment model (and the champion charlm model when one "
+        f"exists) over HTTP. With ${API_KEY_ENV} set, /v1/* requires it in the X-API-Key header.",
+    )
+    serve.add_argument("--host", default=defaults.host, help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=defaults.port, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--models-dir", type=Path, default=defaults.models_dir,
+                       help="folder holding <task>/champion.json and the models (default: %(default)s)")
+    serve.add_argument("--registry", metavar="TRACKING_URI", default=None,
+                       help="load the champions from the MLflow Model Registry at this tracking "
+                       "URI (e.g. sqlite:///mlflow.db) instead of --models-dir")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help=f"listen on a non-loopback address without an API key (${API_KEY_ENV})")
+    serve.add_argument("--max-batch-texts", type=int, default=defaults.max_batch_texts,
+                       help="most texts of concurrent requests run through the model as one batch "
+                       "(default: %(default)s)")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false",
+                       help="do not log one line per request")
+    limits = serve.add_argument_group("request limits (a request outside them is answered 400/413)")
+    for item in dataclasses.fields(Limits):
+        limits.add_argument(f"--{item.name.replace('_', '-')}", type=type(item.default),
+                            default=item.default, metavar=item.type.upper(),
+                            help=f"{item.metadata['help']} (default: %(default)s)")
+    serve.set_defaults(handler=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> None:
+    from textrnn.serving.settings import Limits, ServingSettings
+
+    settings = ServingSettings(
+        host=args.host, port=args.port, models_dir=args.models_dir,
+        api_key=os.environ.get(API_KEY_ENV) or None, allow_remote=args.allow_remote,
+        max_batch_texts=args.max_batch_texts, access_log=args.access_log,
+        limits=Limits(**{item.name: getattr(args, item.name) for item in dataclasses.fields(Limits)}),
+    )
+    settings.check_exposure()           # before the slow part: loading TensorFlow and the models
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import uvicorn
+
+    from textrnn.serving import create_app, load_models
+
+    if args.registry:
+        from textrnn import registry
+
+        sentiment, generator = registry.load_models(args.registry)
+    else:
+        sentiment, generator = load_models(settings.models_dir)
+    app = create_app(settings, sentiment=sentiment, generator=generator)
+    log.info("loaded sentiment model %r%s", sentiment.info.name,
+             f" and charlm model {generator.info.name!r}" if generator else " (no charlm model)")
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=settings.access_log,
+                log_level="info")
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+def add_generate_command(commands: argparse._SubParsersAction) -> None:
+    from typing import get_args
+
+    from textrnn.config import CharlmStrategy
+
+    generate = commands.add_parser(
+        "generate", help="continue a prompt with a trained character-level language model",
+        description="Print PROMPT followed by LENGTH generated characters (textrnn.generation).")
+    generate.add_argument("prompt", help="text to continue")
+    generate.add_argument("--model", default=None,
+                          help="charlm model name (default: the champion in MODELS_DIR/charlm)")
+    generate.add_argument("--models-dir", type=Path, default=Path("models"),
+                          help="folder holding charlm/<name>/model (default: %(default)s)")
+    generate.add_argument("--strategy", choices=get_args(CharlmStrategy), default="sample",
+                          help="decoder (default: %(default)s)")
+    generate.add_argument("--length", type=int, default=300,
+                          help="characters to generate (default: %(default)s)")
+    generate.add_argument("--temperature", type=float, default=1.0,
+                          help="of sample and stochastic_beam (default: %(default)s)")
+    generate.add_argument("--top-k", type=int, default=0,
+                          help="sample among the k most likely characters; 0 = all (default: 0)")
+    generate.add_argument("--beam-width", type=int, default=5,
+                          help="beams of beam and stochastic_beam (default: %(default)s)")
+    generate.add_argument("--seed", type=int, default=None,
+                          help="makes sample and stochastic_beam reproducible (default: random)")
+    generate.set_defaults(handler=generate_command)
+
+
+def generate_command(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from textrnn.generation import generate_command as generate
+
+    generate(args)

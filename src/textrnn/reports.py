@@ -1,0 +1,81 @@
+"""Markdown reports a person can read on their own: tables of figures, then the images."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _ci(entry: Mapping[str, Any], metric: str) -> str:
+    value = entry[metric]
+    low, high = entry.get("ci", {}).get(metric, (None, None))
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if low is not None else f"{value:.3f}"
+
+
+def sentiment_markdown(
+    *, dataset: str, results: Mapping[str, Mapping[str, Any]], champion: str, select_on: str,
+    confidence: float, n_test: int, diagnostics: Mapping[str, Mapping[str, float]],
+    images: Mapping[str, str], classes: Sequence[str],
+) -> str:
+    """``results[model]``: test metrics with ``ci``, ``mcnemar_vs_champion``, ``accuracy_by_origin``
+    and ``val``; ``images``: caption -> path relative to the report."""
+    level = f"{confidence:.0%}"
+    lines = [
+        f"# Sentiment models on {dataset}",
+        "",
+        f"Champion: **{champion}**, chosen on the validation split by {select_on} "
+        f"({results[champion]['val'][select_on]:.4f}); the service loads it. All other figures are "
+        f"on the test split ({n_test} rows, classes {', '.join(classes)}), which no model saw "
+        "while being trained or chosen.",
+        "",
+        f"## Test metrics ({level} bootstrap intervals in brackets)",
+        "",
+        "| model | accuracy | precision | recall | F1 | Cohen's kappa | ROC AUC | log loss "
+        "| McNemar p vs champion | val accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in results.items():
+        test = entry.get("mcnemar_vs_champion", {})
+        p_value = "champion" if name == champion else (
+            f"{test['p_value']:.3g} ({test['only_this_correct']}/{test['only_champion_correct']})")
+        lines.append(
+            f"| {name} | {_ci(entry, 'accuracy')} | {entry['precision']:.3f} | "
+            f"{entry['recall']:.3f} | {_ci(entry, 'f1')} | {_ci(entry, 'kappa')} | "
+            f"{entry['roc_auc']:.3f} | {entry['log_loss']:.3f} | {p_value} | "
+            f"{entry['val']['accuracy']:.3f} |"
+        )
+    lines += [
+        "",
+        "McNemar's exact test compares each model with the champion on the same test rows; in "
+        "brackets, the rows only that model got right / only the champion got right. With two "
+        "classes, precision, recall and F1 are those of the class "
+        f"`{classes[-1] if len(classes) == 2 else 'macro average'}`.",
+        "",
+    ]
+    origins = sorted({o for entry in results.values() for o in entry["accuracy_by_origin"]})
+    if origins:
+        lines += ["## Test accuracy by origin", "",
+                  "| model | " + " | ".join(origins) + " |",
+                  "|---|" + "---|" * len(origins)]
+        for name, entry in results.items():
+            by = entry["accuracy_by_origin"]
+            lines.append(f"| {name} | " + " | ".join(f"{by.get(o, float('nan')):.3f}"
+                                                     for o in origins) + " |")
+        lines.append("")
+    if diagnostics:
+        lines += [
+            "## Training diagnostics", "",
+            "Best epoch: lowest validation loss, whose weights are kept. Gap: train minus "
+            "validation accuracy at the last epoch run (large = overfitting).", "",
+            "| model | epochs run | best epoch | train - val accuracy | times val_loss rose "
+            "| seconds / epoch |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, d in diagnostics.items():
+            lines.append(f"| {name} | {d['epochs']} | {d['best_epoch']} | {d['accuracy_gap']:+.3f} "
+                         f"| {d['val_loss_rises']} | {d['seconds_per_epoch']:.2f} |")
+        lines.append("")
+    lines += ["## Plots", ""]
+    for caption, path in images.items():
+        lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
+    return "\n".join(lines)

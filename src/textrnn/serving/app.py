@@ -1,0 +1,185 @@
+"""The HTTP service: an app factory over already-loaded models (nothing is loaded per request).
+
+No `from __future__ import annotations` here: FastAPI must see the request models that
+`_api` builds from the settings as real classes, not as names to resolve in module globals.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+import textrnn
+from textrnn.serving import schemas
+from textrnn.serving.errors import (
+    API_KEY_HEADER,
+    ApiError,
+    BodySizeLimit,
+    CheckedRoute,
+    install_error_handlers,
+)
+from textrnn.serving.generator import TextGenerator
+from textrnn.serving.predictor import MicroBatcher, SentimentPredictor
+from textrnn.serving.settings import ServingSettings
+
+STATIC = resources.files("textrnn.serving") / "static"
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": schemas.ErrorResponse} for status in statuses}
+
+
+def create_app(settings: ServingSettings, *, sentiment: SentimentPredictor | None = None,
+               generator: TextGenerator | None = None) -> FastAPI:
+    """The service answering with ``sentiment`` and ``generator``; either may be None (503)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if app.state.batcher is not None:
+            app.state.batcher.close()
+
+    app = FastAPI(title="textrnn", version=textrnn.__version__, lifespan=lifespan,
+                  description=f"Sentiment and text generation with the pipeline's champion models. "
+                  f"When the service has an API key, /v1/* needs it in the {API_KEY_HEADER} header.")
+    app.state.settings = settings
+    app.state.sentiment = sentiment
+    app.state.generator = generator
+    app.state.batcher = (MicroBatcher(sentiment.predict_proba, settings.max_batch_texts)
+                         if sentiment is not None else None)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(_probes())
+    app.include_router(_api(settings))
+    app.include_router(_page())
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+# ----------------------------------------------------------------------------- dependencies
+
+
+def loaded_sentiment(request: Request) -> SentimentPredictor:
+    if request.app.state.sentiment is None:
+        raise ApiError(503, "model_not_loaded", "no sentiment model is loaded")
+    return request.app.state.sentiment
+
+
+def loaded_generator(request: Request) -> TextGenerator:
+    if request.app.state.generator is None:
+        raise ApiError(503, "model_not_loaded", "no charlm model is loaded: text generation is off")
+    return request.app.state.generator
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+def _probes() -> APIRouter:
+    router = APIRouter(tags=["probes"])
+
+    @router.get("/health", response_model=schemas.HealthResponse)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", response_model=schemas.ReadyResponse, responses=_errors(503))
+    async def ready(request: Request) -> dict[str, Any]:
+        loaded_sentiment(request)   # the sentiment model is required; generation is optional
+        state = request.app.state
+        return {"status": "ready",
+                "models": {"sentiment": True, "charlm": state.generator is not None}}
+
+    return router
+
+
+def _api(settings: ServingSettings) -> APIRouter:
+    SentimentRequest, GenerateRequest = schemas.request_models(settings.limits)
+    router = APIRouter(prefix="/v1", route_class=CheckedRoute, responses=_errors(401, 500))
+
+    @router.get("/models", response_model=schemas.ModelsResponse)
+    async def models(request: Request) -> dict[str, Any]:
+        loaded = [request.app.state.sentiment, request.app.state.generator]
+        return {"models": [_describe(model.info) for model in loaded if model is not None]}
+
+    @router.post("/sentiment", response_model=schemas.SentimentResponse,
+                 responses=_errors(400, 413, 415, 503))
+    async def sentiment(body: SentimentRequest, request: Request,  # type: ignore[valid-type]
+                        predictor: SentimentPredictor = Depends(loaded_sentiment)) -> dict[str, Any]:
+        probabilities = await request.app.state.batcher.submit(body.all_texts())
+        return _sentiment_response(predictor, predictor.describe(probabilities))
+
+    @router.post("/generate", response_model=schemas.GenerateResponse,
+                 responses=_errors(400, 413, 415, 503))
+    async def generate(body: GenerateRequest,  # type: ignore[valid-type]
+                       generator: TextGenerator = Depends(loaded_generator)) -> dict[str, Any]:
+        options = body.model_dump(exclude={"prompt"})
+        text = await run_in_threadpool(generator.generate, body.prompt, **options)
+        return {"model": generator.info.name, "prompt": body.prompt, "text": text, **options}
+
+    return router
+
+
+def _page() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    headers = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"}
+
+    @router.get("/", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page, headers=headers)
+
+    return router
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _sentiment_response(predictor: SentimentPredictor, predictions: list) -> dict[str, Any]:
+    positive = predictor.positive_class
+    return {
+        "model": predictor.info.name,
+        "classes": predictor.classes,
+        "positive_class": positive,
+        "results": [
+            {"label": p.label, "probability": p.probabilities[p.label],
+             "positive_probability": p.probabilities[positive] if positive else None,
+             "probabilities": p.probabilities}
+            for p in predictions
+        ],
+    }
+
+
+def _describe(info: Any) -> dict[str, Any]:
+    fields = asdict(info)
+    fields.pop("path")
+    fields["classes"] = list(info.classes)
+    return fields
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, minus the 422 it documents by default (this service answers 400), plus
+    the API key scheme when one is configured."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    for path, item in schema["paths"].items():
+        for operation in item.values():
+            operation["responses"].pop("422", None)
+            if app.state.settings.api_key and path.startswith("/v1/"):
+                operation["security"] = [{"ApiKey": []}]
+    components = schema.setdefault("components", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(name, None)
+    if app.state.settings.api_key:
+        components["securitySchemes"] = {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}}
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,50 @@
+"""Text -> integer token ids, with a Keras TextVectorization adapted on the training texts only.
+
+The same vectorizer object goes inside the exported model, so training and serving cannot drift.
+Index 0 is padding, index 1 the out-of-vocabulary token; real tokens are never 0, which is what
+lets masking (``mask_zero=True``) and :func:`sequence_lengths` tell text from padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+
+def make_vectorizer(
+    train_texts: Sequence[str], *, max_tokens: int, max_length: int, ngrams: int = 1
+) -> keras.layers.TextVectorization:
+    """A TextVectorization adapted on ``train_texts``: lower case, punctuation stripped.
+
+    Outputs ``(batch, max_length)`` int ids, post-padded with 0 and truncated at ``max_length``.
+    ``ngrams`` > 1 adds word n-grams (as extra tokens after the unigrams) to the vocabulary.
+    """
+    if len(train_texts) == 0:
+        raise ValueError("cannot adapt a vectorizer on an empty training set")
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=max_tokens,
+        output_mode="int",
+        output_sequence_length=max_length,
+        ngrams=ngrams if ngrams > 1 else None,
+        name="vectorizer",
+    )
+    vectorizer.adapt(np.asarray(train_texts, dtype=object), batch_size=1024)
+    return vectorizer
+
+
+def vectorize(vectorizer: keras.layers.TextVectorization, texts: Sequence[str]) -> np.ndarray:
+    """``texts`` -> int32 ids ``(len(texts), max_length)``, computed in batches."""
+    ids = [
+        keras.ops.convert_to_numpy(vectorizer(np.asarray(texts[start:start + 4096], dtype=object)))
+        for start in range(0, len(texts), 4096)
+    ]
+    return np.concatenate(ids).astype("int32") if ids else np.zeros((0, 0), "int32")
+
+
+def sequence_lengths(ids: np.ndarray) -> np.ndarray:
+    """Tokens per row of post-padded ``ids`` ``(n, time)``: position of the last non-zero + 1."""
+    nonzero = ids != 0
+    last = ids.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+    return np.where(nonzero.any(axis=1), last, 0).astype("int32")

@@ -1,0 +1,182 @@
+"""evaluate_sentiment: score every trained sentiment model on the test split; pick the champion
+on the validation split.
+
+-> metrics/sentiment.json            test metrics keyed by model (intervals, McNemar, by origin)
+-> models/sentiment/champion.json    the model the service loads (chosen on val, never on test)
+-> plots/sentiment/evaluate/         confusion matrices, ROC curves, metric bars, training curves
+-> plots/sentiment/predictions/      <model>.csv: actual, predicted (DVC's confusion template)
+-> reports/sentiment.md              tables + images, readable on its own
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from textrnn import tracking
+from textrnn.config import load_params
+from textrnn.errors import DataError
+from textrnn.io import atomic_dir, write_json, write_text
+from textrnn.stage import run
+
+log = logging.getLogger(__name__)
+SPLIT_DIR = Path("data/split/sentiment")
+PLOTS_DIR = Path("plots/sentiment/evaluate")
+PREDICTIONS_DIR = Path("plots/sentiment/predictions")
+REPORT = Path("reports/sentiment.md")
+BAR_METRICS = ("accuracy", "precision", "recall", "f1", "kappa", "roc_auc")
+
+
+def read_split(name: str) -> pd.DataFrame:
+    path = SPLIT_DIR / f"{name}.parquet"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first")
+    return pd.read_parquet(path)
+
+
+def read_history(name: str) -> dict[str, list[float]]:
+    path = Path(f"plots/sentiment/history/{name}.csv")
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run `dvc repro train_sentiment@{name}` first")
+    table = pd.read_csv(path)
+    return {column: table[column].tolist() for column in table.columns} if len(table) else {}
+
+
+def main() -> None:
+    params = load_params("seed", "data", "train", "evaluate", "tracking")
+    settings = params.evaluate.sentiment
+    names = list(params.train.sentiment.models)
+
+    from textrnn import evaluation, plots
+    from textrnn.models import sentiment
+    from textrnn.reports import sentiment_markdown
+
+    models = {name: sentiment.load(f"models/sentiment/{name}/model") for name in names}
+    classes = models[names[0]].classes
+    for name, model in models.items():
+        if model.classes != classes:
+            raise DataError(f"models/sentiment/{name} was trained on classes {model.classes}, "
+                            f"{names[0]} on {classes}: retrain them on the same split")
+    val, test = read_split("val"), read_split("test")
+    y_val = sentiment.encode_labels(list(val.label), classes, "val")
+    y_test = sentiment.encode_labels(list(test.label), classes, "test")
+
+    val_scores = {n: evaluation.classification_metrics(y_val, m.predict_proba(list(val.text)))
+                  for n, m in models.items()}
+    champion = evaluation.choose_champion(val_scores, settings.select_on)
+    proba = {n: m.predict_proba(list(test.text)) for n, m in models.items()}
+    pred = {n: p.argmax(axis=1) for n, p in proba.items()}
+
+    results: dict[str, dict] = {}
+    for name in names:
+        entry = evaluation.classification_metrics(y_test, proba[name])
+        entry["ci"] = evaluation.bootstrap_intervals(
+            y_test, pred[name], n_classes=len(classes), samples=settings.bootstrap_samples,
+            confidence=settings.confidence, seed=params.seed)
+        if name != champion:
+            paired = evaluation.mcnemar(y_test, pred[name], pred[champion])
+            entry["mcnemar_vs_champion"] = {"p_value": paired["p_value"],
+                                            "only_this_correct": paired["a_only"],
+                                            "only_champion_correct": paired["b_only"]}
+        entry["accuracy_by_origin"] = evaluation.accuracy_by_group(y_test, pred[name],
+                                                                    list(test.origin))
+        entry["val"] = val_scores[name]
+        results[name] = entry
+    histories = {name: h for name in names if (h := read_history(name))}
+    diagnostics = {name: evaluation.training_diagnostics(h) for name, h in histories.items()}
+
+    images = _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories)
+    _write_predictions(pred, y_test, classes)
+    # Each row of `dvc metrics show` leads to its MLflow run.
+    write_json("metrics/sentiment.json", {
+        n: {**r, "mlflow_run_id": models[n].meta.get("mlflow_run_id")} for n, r in results.items()})
+    write_json("models/sentiment/champion.json", {
+        "model": champion, "selected_on": f"val_{settings.select_on}",
+        "value": val_scores[champion][settings.select_on]})
+    write_text(REPORT, sentiment_markdown(
+        dataset=params.data.sentiment, results=results, champion=champion,
+        select_on=settings.select_on, confidence=settings.confidence, n_test=len(test),
+        diagnostics=diagnostics, classes=classes,
+        images={caption: f"../{path}" for caption, path in images.items()}))
+    _log_to_mlflow(params.tracking, models, results, images)
+    from textrnn import registry
+
+    registry.set_champion("sentiment", models[champion].meta.get("mlflow_run_id"),
+                          selected_on=f"val_{settings.select_on}",
+                          value=val_scores[champion][settings.select_on])
+    print(f"evaluate_sentiment: champion {champion} (val {settings.select_on} "
+          f"{val_scores[champion][settings.select_on]:.4f}); test accuracy "
+          + ", ".join(f"{n} {r['accuracy']:.4f}" for n, r in results.items()))
+
+
+def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories):
+    """PNG files into plots/sentiment/evaluate/; returns {caption: path}."""
+    from sklearn.metrics import roc_curve
+
+    images: dict[str, str] = {}
+    with atomic_dir(PLOTS_DIR) as tmp:
+        positive = len(classes) - 1  # binary: class index 1; else micro-averaged one-vs-rest
+        curves = {}
+        for name, p in proba.items():
+            if len(classes) == 2:
+                fpr, tpr, _ = roc_curve(y_test, p[:, positive])
+            else:
+                onehot = np.eye(len(classes))[y_test]
+                fpr, tpr, _ = roc_curve(onehot.ravel(), p.ravel())
+            curves[name] = (fpr, tpr, results[name]["roc_auc"])
+        plots.roc_curves(curves, "ROC curves (test)", tmp / "roc.png")
+        images["ROC curves (test)"] = f"{PLOTS_DIR}/roc.png"
+        plots.metric_bars({n: r for n, r in results.items()},
+                          {n: r["ci"] for n, r in results.items()}, BAR_METRICS,
+                          "Test metrics (bars: bootstrap intervals)", tmp / "metrics.png")
+        images["Test metrics with intervals"] = f"{PLOTS_DIR}/metrics.png"
+        if histories:
+            plots.training_curves(histories, tmp / "training_curves.png")
+            images["Training curves"] = f"{PLOTS_DIR}/training_curves.png"
+        for name in results:
+            cm = evaluation.confusion_matrices(y_test, pred[name], len(classes))[0]
+            plots.confusion_matrix(cm, classes, f"{name} (test)", tmp / f"confusion_{name}.png")
+            images[f"Confusion matrix: {name}"] = f"{PLOTS_DIR}/confusion_{name}.png"
+    return images
+
+
+def _write_predictions(pred, y_test, classes) -> None:
+    with atomic_dir(PREDICTIONS_DIR) as tmp:
+        for name, p in pred.items():
+            with (tmp / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["actual", "predicted"])
+                writer.writerows([classes[a], classes[b]] for a, b in zip(y_test, p))
+
+
+def _log_to_mlflow(tracking_params, models, results, images) -> None:
+    """Add test metrics and plots to each model's training run (its id is in meta.json)."""
+    tracking.configure(tracking_params.uri, tracking_params.experiment)
+    import mlflow
+
+    for name, model in models.items():
+        run_id = model.meta.get("mlflow_run_id")
+        try:
+            mlflow.get_run(run_id)
+        except Exception:  # noqa: BLE001 (missing or foreign run: nothing to add to)
+            log.warning("MLflow run %s of %s not found in %s; test metrics not logged there",
+                        run_id, name, tracking_params.uri)
+            continue
+        entry = results[name]
+        with mlflow.start_run(run_id=run_id):
+            scalars = {k: v for k, v in entry.items() if isinstance(v, float)}
+            mlflow.log_metrics({f"test/{k}": v for k, v in scalars.items()})
+            mlflow.log_metrics({f"test/{k}_ci_{side}": bound for k, (lo, hi) in entry["ci"].items()
+                                for side, bound in (("low", lo), ("high", hi))})
+            mlflow.set_tag("evaluated_by", "evaluate_sentiment")
+            for caption, path in images.items():
+                if "Confusion" not in caption or caption.endswith(f": {name}"):
+                    mlflow.log_artifact(path, artifact_path="plots")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,134 @@
+"""train_charlm@<model>: fit one character-level language model on train, early-stopped on val.
+
+-> models/charlm/<model>/model/            model.keras (ids -> logits), vocab.json, meta.json
+-> plots/charlm/history/<model>.csv        per-epoch loss, perplexity, val_loss, val_perplexity,
+                                           lr, epoch_seconds
+-> models/charlm/<model>/train_state/      backup kept between runs: a killed run resumes
+Reads models/charlm/<model>/best_params.json (written by tune) when it exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textrnn import tracking
+from textrnn.config import CharlmNeuralParams, format_validation_error, load_params
+from textrnn.errors import DataError, ParamsError, UserError
+from textrnn.io import atomic_dir, atomic_path
+from textrnn.stage import run
+
+SPLIT_DIR = Path("data/split/charlm")
+HISTORY_COLUMNS = ("epoch", "loss", "perplexity", "val_loss", "val_perplexity", "lr",
+                   "epoch_seconds")
+
+
+def read_split(name: str) -> str:
+    path = SPLIT_DIR / f"{name}.txt"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run `dvc repro split@charlm` first")
+    return path.read_text(encoding="utf-8")
+
+
+def model_from_argv(argv: list[str], known: list[str]) -> str:
+    if len(argv) != 2 or argv[1] not in known:
+        got = " ".join(argv[1:]) or "nothing"
+        raise UserError(f"usage: python -m stages.train_charlm {{{'|'.join(known)}}} "
+                        f"(the models of train.charlm.models; got {got})")
+    return argv[1]
+
+
+def tuned_params(base: CharlmNeuralParams, path: Path) -> tuple[CharlmNeuralParams, bool]:
+    """``base`` with the ``params`` of best_params.json (written by tune) laid over it."""
+    if not path.is_file():
+        return base, False
+    try:
+        best = json.loads(path.read_text(encoding="utf-8"))
+        override, tuned = dict(best["params"]), bool(best["tuned"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: expected {{\"tuned\": bool, \"params\": {{...}}}} "
+                        f"({exc})") from None
+    from pydantic import ValidationError
+
+    try:
+        return CharlmNeuralParams.model_validate({**base.model_dump(), **override}), tuned
+    except ValidationError as exc:
+        raise ParamsError(format_validation_error(exc, CharlmNeuralParams, str(path))) from None
+
+
+def write_history(path: Path, history: dict[str, list[float]]) -> None:
+    """CSV, one row per epoch (1-based), for the DVC training-curve plots."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HISTORY_COLUMNS)
+        for index in range(len(history["loss"])):
+            writer.writerow([index + 1] + [f"{history[c][index]:.6g}" for c in HISTORY_COLUMNS[1:]])
+
+
+def main() -> None:
+    params = load_params("seed", "data", "train", "tracking")
+    train_params = params.train.charlm
+    name = model_from_argv(sys.argv, list(train_params.models))
+    model_params, tuned = tuned_params(getattr(train_params, name),
+                                       Path(f"models/charlm/{name}/best_params.json"))
+    train_text, val_text = read_split("train"), read_split("val")   # never test
+
+    import mlflow
+
+    from textrnn import charlm
+    from textrnn.seeding import seed_everything
+    from textrnn.training import prepare_work_dir
+
+    seed_everything(params.seed)
+    vocab = charlm.build_vocab(train_text)                           # train split only
+    train_ids, val_ids = charlm.encode(train_text, vocab), charlm.encode(val_text, vocab)
+    run_params = {"model": name, "dataset": params.data.charlm, "seed": params.seed,
+                  "tuned": tuned, "sequence_length": train_params.sequence_length,
+                  "vocab_size": len(vocab), "params": model_params.model_dump()}
+    data_digest = hashlib.sha256((train_text + "\0" + val_text).encode("utf-8")).hexdigest()[:16]
+    work_dir = prepare_work_dir(Path(f"models/charlm/{name}/train_state"),
+                                {**run_params, "data": data_digest})
+
+    tracking.configure(params.tracking.uri, params.tracking.experiment)
+    from textrnn import registry
+
+    with tracking.start_run(run_name=f"charlm/{name}", stage=f"train_charlm@{name}",
+                            params=run_params, tags={"task": "charlm", "model": name}) as mlrun:
+        started = time.perf_counter()
+        model, history = charlm.fit_model(
+            name, model_params, vocab_size=len(vocab), train_ids=train_ids, val_ids=val_ids,
+            sequence_length=train_params.sequence_length, seed=params.seed, work_dir=work_dir)
+        train_seconds = time.perf_counter() - started
+        for epoch in range(len(history["loss"])):
+            mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS[1:]}, step=epoch + 1)
+        best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
+        val_metrics = {"loss": history["val_loss"][best],
+                       "perplexity": history["val_perplexity"][best], "best_epoch": best + 1}
+        seconds = history["epoch_seconds"]
+        timing = {"epochs": len(seconds), "seconds_per_epoch": sum(seconds) / len(seconds),
+                  "train_seconds": train_seconds}
+        mlflow.log_metrics({f"val/{k}": v for k, v in val_metrics.items()} | timing)
+
+        model_dir = Path(f"models/charlm/{name}/model")
+        with atomic_dir(model_dir) as tmp:
+            charlm.save(tmp, model, vocab, {
+                "task": "charlm", "model": name, "dataset": params.data.charlm,
+                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "git_commit": tracking.git_info()["git_commit"], "mlflow_run_id": mlrun.info.run_id,
+                "val_metrics": val_metrics, "tuned": tuned, "vocab_size": len(vocab),
+                "sequence_length": train_params.sequence_length, **timing,
+            })
+        write_history(Path(f"plots/charlm/history/{name}.csv"), history)
+        registry.log_model(model_dir)  # pyfunc + signature + input example -> textrnn-charlm
+    print(f"train_charlm@{name}: val perplexity {val_metrics['perplexity']:.3f} "
+          f"(windows; best of {timing['epochs']} epochs, {timing['seconds_per_epoch']:.0f} s each) "
+          f"-> {model_dir}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,56 @@
+"""tune_charlm@<model>: search the language model's hyperparameters on validation perplexity.
+
+-> models/charlm/<model>/best_params.json (read by train_charlm@<model>)
+-> plots/tune/charlm/<model>/ (trials table, intermediate values, importances, three plots)
+
+``python -m stages.tune_charlm lstm --worker`` joins the same study from another process or
+machine (tune.storage must then be a PostgreSQL URL all of them reach) and writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textrnn.config import load_params
+from textrnn.errors import DataError, UserError
+from textrnn.stage import run
+from textrnn.tuning.runner import TuneJob, file_digest, searched_values, tune, worker_args
+
+SPLIT_DIR = Path("data/split/charlm")
+
+
+def _read(split: str) -> str:
+    path = SPLIT_DIR / f"{split}.txt"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run `dvc repro split@charlm` first")
+    return path.read_text(encoding="utf-8")
+
+
+def main() -> None:
+    args = worker_args("charlm")
+    params = load_params("seed", "data", "train", "tune", "tracking")
+    train = params.train.charlm
+    if args.model not in train.models:
+        raise UserError(f"{args.model!r} is not in train.charlm.models ({', '.join(train.models)})")
+    # TensorFlow loads with the objective: only once params and model name are known good.
+    from textrnn.tuning.objectives import CharlmObjective
+    job = TuneJob(
+        task="charlm", model=args.model, settings=params.tune.charlm.models.get(args.model),
+        base=getattr(train, args.model), metric="val_perplexity", direction="minimize",
+        seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
+        context={"data": file_digest(SPLIT_DIR / "train.txt", SPLIT_DIR / "val.txt"),
+                 "sequence_length": train.sequence_length},
+    )
+    objective = CharlmObjective(
+        model=args.model, base=job.base, train_text=_read("train"), val_text=_read("val"),
+        sequence_length=train.sequence_length, seed=params.seed,
+        fixed=job.settings.fixed if job.enabled else {}, key=job.key,
+    )  # never the test split
+    tune(job, objective, tracking_params=params.tracking,
+         max_epochs=objective.max_epochs(searched_values(job.settings, "epochs")),
+         best_params_path=None if args.worker else f"models/charlm/{args.model}/best_params.json",
+         plots_dir=None if args.worker else f"plots/tune/charlm/{args.model}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,63 @@
+"""tune_sentiment@<model>: search the model's hyperparameters on the validation split.
+
+-> models/sentiment/<model>/best_params.json (read by train_sentiment@<model>)
+-> plots/tune/sentiment/<model>/ (trials table, intermediate values, importances, three plots)
+
+``python -m stages.tune_sentiment lstm --worker`` joins the same study from another process or
+machine (tune.storage must then be a PostgreSQL URL all of them reach) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from textrnn.config import load_params
+from textrnn.errors import DataError, UserError
+from textrnn.stage import run
+from textrnn.tuning.runner import TuneJob, file_digest, searched_values, tune, worker_args
+
+SPLIT_DIR = "data/split/sentiment"
+
+
+def _read(split: str) -> pd.DataFrame:
+    path = f"{SPLIT_DIR}/{split}.parquet"
+    try:
+        return pd.read_parquet(path, columns=["text", "label"])
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first") from None
+
+
+def main() -> None:
+    args = worker_args("sentiment")
+    params = load_params("seed", "data", "train", "tune", "tracking")
+    train, tune_params = params.train.sentiment, params.tune.sentiment
+    dataset = params.data.sentiment
+    if args.model not in train.models:
+        raise UserError(f"{args.model!r} is not in train.sentiment.models "
+                        f"({', '.join(train.models)})")
+    # TensorFlow loads with the objective: only once params and model name are known good.
+    from textrnn.tuning.objectives import SentimentData, SentimentObjective
+    splits = {name: _read(name) for name in ("train", "val")}  # never test
+    job = TuneJob(
+        task="sentiment", model=args.model, settings=tune_params.models.get(args.model),
+        base=getattr(train, args.model), metric="val_accuracy", direction="maximize",
+        seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
+        context={"data": file_digest(f"{SPLIT_DIR}/train.parquet", f"{SPLIT_DIR}/val.parquet"),
+                 "vectorizer": train.vectorizer[dataset].model_dump(),
+                 "cv_folds": tune_params.cv_folds},
+    )
+    objective = SentimentObjective(
+        model=args.model, base=job.base, vectorizer=train.vectorizer[dataset],
+        data=SentimentData(list(splits["train"].text), list(splits["train"].label),
+                           list(splits["val"].text), list(splits["val"].label)),
+        seed=params.seed, fixed=job.settings.fixed if job.enabled else {},
+        cv_folds=tune_params.cv_folds, key=job.key,
+    )
+    tune(job, objective, tracking_params=params.tracking,
+         max_epochs=objective.max_epochs(searched_values(job.settings, "epochs")),
+         best_params_path=None if args.worker else f"models/sentiment/{args.model}/best_params.json",
+         plots_dir=None if args.worker else f"plots/tune/sentiment/{args.model}")
+
+
+if __name__ == "__main__":
+    run(main)

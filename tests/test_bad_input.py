@@ -1,0 +1,75 @@
+"""Bad params at every stage's door: one line naming key, value and what is allowed; exit 2;
+no traceback; nothing written. (Data files, prompts and model files have their own tests: see the
+table in the README, "What you see when something is wrong".)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _set(params: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[last] = value
+
+
+CASES = [
+    ("fetch", ["sentiment"], "fetch.timeout_s", "soon",
+     "fetch.timeout_s = 'soon' is invalid: Input should be a valid number"),
+    ("preprocess", ["charlm"], "preprocess.charlm.min_chars", 0,
+     "preprocess.charlm.min_chars = 0 is invalid: Input should be greater than or equal to 1"),
+    ("split", ["sentiment"], "split.sentiment.val", 1.5,
+     "split.sentiment.val = 1.5 is invalid: Input should be less than 1"),
+    ("tune_sentiment", ["lstm"], "tune.sentiment.models.lstm.sampler", "annealing",
+     "tune.sentiment.models.lstm.sampler = 'annealing' is invalid: Input should be 'grid', "
+     "'random' or 'tpe'"),
+    ("tune_charlm", ["gru"], "tune.charlm.models.gru.n_trials", 0,
+     "tune.charlm.models.gru.n_trials = 0 is invalid: Input should be greater than or equal to 1"),
+    ("train_sentiment", ["lstm"], "train.sentiment.lstm.units", "many",
+     "train.sentiment.lstm.units = 'many' is invalid: Input should be a valid integer"),
+    ("train_charlm", ["gru"], "train.charlm.gru.learning_rate", -1.0,
+     "train.charlm.gru.learning_rate = -1.0 is invalid: Input should be greater than 0"),
+    ("evaluate_sentiment", [], "evaluate.sentiment.confidence", 2,
+     "evaluate.sentiment.confidence = 2 is invalid: Input should be less than 1"),
+    ("evaluate_charlm", [], "evaluate.charlm.beam_width", 0,
+     "evaluate.charlm.beam_width = 0 is invalid: Input should be greater than or equal to 1"),
+]
+
+
+def _run_stage(cwd: Path, module: str, args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=cwd,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                               "TF_CPP_MIN_LOG_LEVEL": "3"},
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("module", "args", "key", "value", "expected"), CASES,
+                         ids=[case[0] for case in CASES])
+def test_every_stage_refuses_bad_params_in_one_line_and_writes_nothing(tmp_path, module, args,
+                                                                       key, value, expected):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    _set(params, key, value)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = _run_stage(tmp_path, module, args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [f"error: params.yaml: {expected}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize("module", ["train_sentiment", "tune_sentiment", "train_charlm"])
+def test_an_unknown_model_name_lists_the_known_ones(tmp_path, module):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    proc = _run_stage(tmp_path, module, ["transformer"])
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "transformer" in line and "lstm" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
