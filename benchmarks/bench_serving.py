@@ -47,6 +47,7 @@ NAIVE_APP = """
 import sys
 import numpy as np, keras, tensorflow as tf
 from flask import Flask, jsonify, request
+import textrnn.models  # registers the project's custom layers, as any loader must
 
 model = keras.saving.load_model(sys.argv[1])
 app = Flask(__name__)
@@ -112,6 +113,8 @@ class KerasTextModel:
 
     def load_context(self, context):
         import keras
+
+        import textrnn.models  # noqa: F401 (registers the project's custom layers)
 
         self.model = keras.saving.load_model(context.artifacts["keras_model"])
 

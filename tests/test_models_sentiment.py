@@ -175,3 +175,33 @@ def test_bucketed_batches_cover_every_row_once_and_hold_little_padding():
     assert first_epoch(3) == first_epoch(3)                 # deterministic for a seed
     assert first_epoch(3) != first_epoch(4)
     assert len(set(widths)) > 5                             # batches of many different widths
+
+
+@pytest.mark.parametrize("name", ["bilstm", "tfidf_logreg"])
+def test_the_service_loads_what_train_saves_in_a_fresh_process(name, tmp_path):
+    """The service loads a trained model file on its own (custom layers registered by the
+    loader, not by whoever happened to import them first) and answers the same probabilities."""
+    import json
+    import subprocess
+    import sys
+
+    seed_everything(0)
+    texts, labels = toy_corpus(32, seed=0)
+    model = get_builder("sentiment", name)(PARAMS[name], vectorizer=VECTORIZER)
+    model.fit(texts, labels, texts[:16], labels[:16], seed=0, work_dir=tmp_path / "work", verbose=0)
+    folder = tmp_path / "models" / "sentiment" / name / "model"
+    folder.mkdir(parents=True)
+    model.save(folder)
+    (folder / "meta.json").write_text(json.dumps({"task": "sentiment", "model": name,
+                                                  "classes": model.classes}))
+    (tmp_path / "models" / "sentiment" / "champion.json").write_text(json.dumps({"model": name}))
+    probe = ["great film", "awful food", "words never seen"]
+    code = ("import json, sys; from pathlib import Path; from textrnn.serving import load_models; "
+            "p, _ = load_models(Path(sys.argv[1])); "
+            "print(json.dumps(p.predict_proba(json.loads(sys.argv[2])).tolist()))")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "models"), json.dumps(probe)],
+                          capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    served = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(served, model.predict_proba(probe), rtol=1e-5, atol=1e-6)

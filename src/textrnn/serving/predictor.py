@@ -103,6 +103,8 @@ def keras_probabilities(path: Path) -> Probabilities:
     import keras
     import tensorflow as tf
 
+    import textrnn.models.layers  # noqa: F401 (registers the project's layers for safe loading)
+
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001 (Keras raises many kinds: all mean 'unreadable')
