@@ -9,11 +9,7 @@ reason, only when the PostgreSQL server binaries are not installed (CI installs 
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,67 +26,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 import tuning_worker  # noqa: E402
 
 
-def _bin_dir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
+from postgres import postgres_cluster  # noqa: E402, F401 (the shared throw-away server)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_server(tmp_path_factory):
-    bin_dir = _bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: "
-                    "apt-get install postgresql")
-    base = tmp_path_factory.mktemp("pg")
-    data, sockets = base / "data", base / "sock"
-    sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres system user
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-        base.chmod(0o755)
-        for parent in base.parents:  # the postgres user must be able to reach the folder
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o005)
-
-    def run(*args: str) -> None:
-        proc = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            pytest.fail(f"{' '.join(args)} failed: {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
-
-    port = _free_port()
-    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "tuner", "-A", "trust", "--no-sync")
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-o",
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-    databases = iter(range(1000))
-
-    def new_database() -> str:
-        name = f"optuna{next(databases)}"
-        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "tuner", name)
-        return f"postgresql://tuner@127.0.0.1:{port}/{name}"
-
-    try:
-        yield new_database
-    finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True, timeout=120)
+_databases = iter(range(1000))
 
 
 @pytest.fixture
-def postgres_url(postgres_server) -> str:
-    """A fresh, empty database on the test's server."""
-    return postgres_server()
+def postgres_url(postgres_cluster) -> str:
+    """A fresh, empty database on the module's server."""
+    return postgres_cluster(f"optuna{next(_databases)}")
 
 
 def _two_workers(url: str, log: Path, *args: str) -> None:
