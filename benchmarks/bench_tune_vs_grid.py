@@ -1,8 +1,8 @@
 """Naive GridSearchCV over a Keras LSTM vs the tune stage, same data, same space, one run.
 
 The naive way, as published student projects do it: scikit-learn ``GridSearchCV`` with 3-fold
-cross-validation over a small Keras estimator that pads every sentence to the longest one (no
-masking, no bucketing), trying every point of the grid, then refitting the best on all of train.
+cross-validation over a small Keras estimator that pads every sentence to the longest one (at the
+front, as Keras' pad_sequences does by default; no masking, no bucketing), trying every point of the grid, then refitting the best on all of train.
 The tune way: this repository's Optuna study (TPE, median pruning on the per-epoch validation
 score, bucketed batches) over the same grid as categorical choices, a few trials.
 
@@ -59,7 +59,7 @@ class PaddedKerasLSTM(BaseEstimator, ClassifierMixin):
         self.vectorizer_ = keras.layers.TextVectorization(max_tokens=8000,
                                                           output_sequence_length=longest)
         self.vectorizer_.adapt(np.asarray(texts, dtype=object))
-        ids = self.vectorizer_(np.asarray(texts, dtype=object))          # (n, longest)
+        ids = self._pre_padded(texts)                                      # (n, longest)
         model = keras.Sequential([
             keras.Input(shape=(longest,), dtype="int32"),
             keras.layers.Embedding(8000, self.embedding_dim),          # no mask, as the naive way
@@ -74,8 +74,16 @@ class PaddedKerasLSTM(BaseEstimator, ClassifierMixin):
         self.model_ = model
         return self
 
+    def _pre_padded(self, texts) -> np.ndarray:
+        """Token ids padded at the front, as Keras' pad_sequences does by default (what the
+        published projects used): without a mask, zeros after the text would wash out the
+        LSTM's state and leave it at chance, which would make the naive way look worse than it is."""
+        ids = np.asarray(self.vectorizer_(np.asarray(texts, dtype=object)))
+        lengths = (ids != 0).sum(axis=1)
+        return np.stack([np.roll(row, row.size - n) for row, n in zip(ids, lengths)])
+
     def predict(self, texts):
-        ids = self.vectorizer_(np.asarray(texts, dtype=object))
+        ids = self._pre_padded(texts)
         return self.classes_[self.model_.predict(ids, verbose=0).argmax(axis=1)]
 
 
