@@ -9,22 +9,21 @@ Reads models/charlm/<model>/best_params.json (written by tune) when it exists.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from textrnn import tracking
-from textrnn.config import CharlmNeuralParams, format_validation_error, load_params
-from textrnn.errors import DataError, ParamsError, UserError
-from textrnn.io import atomic_dir, atomic_path
-from textrnn.stage import run
+from textrnn.config import load_params
+from textrnn.errors import DataError
+from textrnn.handoff import tuned_params, write_history
+from textrnn.io import atomic_dir
+from textrnn.stage import model_from_argv, run
 
 SPLIT_DIR = Path("data/split/charlm")
-HISTORY_COLUMNS = ("epoch", "loss", "perplexity", "val_loss", "val_perplexity", "lr",
+HISTORY_COLUMNS = ("loss", "perplexity", "val_loss", "val_perplexity", "lr",
                    "epoch_seconds")
 
 
@@ -35,45 +34,10 @@ def read_split(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def model_from_argv(argv: list[str], known: list[str]) -> str:
-    if len(argv) != 2 or argv[1] not in known:
-        got = " ".join(argv[1:]) or "nothing"
-        raise UserError(f"usage: python -m stages.train_charlm {{{'|'.join(known)}}} "
-                        f"(the models of train.charlm.models; got {got})")
-    return argv[1]
-
-
-def tuned_params(base: CharlmNeuralParams, path: Path) -> tuple[CharlmNeuralParams, bool]:
-    """``base`` with the ``params`` of best_params.json (written by tune) laid over it."""
-    if not path.is_file():
-        return base, False
-    try:
-        best = json.loads(path.read_text(encoding="utf-8"))
-        override, tuned = dict(best["params"]), bool(best["tuned"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: expected {{\"tuned\": bool, \"params\": {{...}}}} "
-                        f"({exc})") from None
-    from pydantic import ValidationError
-
-    try:
-        return CharlmNeuralParams.model_validate({**base.model_dump(), **override}), tuned
-    except ValidationError as exc:
-        raise ParamsError(format_validation_error(exc, CharlmNeuralParams, str(path))) from None
-
-
-def write_history(path: Path, history: dict[str, list[float]]) -> None:
-    """CSV, one row per epoch (1-based), for the DVC training-curve plots."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HISTORY_COLUMNS)
-        for index in range(len(history["loss"])):
-            writer.writerow([index + 1] + [f"{history[c][index]:.6g}" for c in HISTORY_COLUMNS[1:]])
-
-
 def main() -> None:
     params = load_params("seed", "data", "train", "tracking")
     train_params = params.train.charlm
-    name = model_from_argv(sys.argv, list(train_params.models))
+    name = model_from_argv(sys.argv, "train_charlm", "charlm", list(train_params.models))
     model_params, tuned = tuned_params(getattr(train_params, name),
                                        Path(f"models/charlm/{name}/best_params.json"))
     train_text, val_text = read_split("train"), read_split("val")   # never test
@@ -105,7 +69,7 @@ def main() -> None:
             sequence_length=train_params.sequence_length, seed=params.seed, work_dir=work_dir)
         train_seconds = time.perf_counter() - started
         for epoch in range(len(history["loss"])):
-            mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS[1:]}, step=epoch + 1)
+            mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS}, step=epoch + 1)
         best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
         val_metrics = {"loss": history["val_loss"][best],
                        "perplexity": history["val_perplexity"][best], "best_epoch": best + 1}
@@ -123,7 +87,7 @@ def main() -> None:
                 "val_metrics": val_metrics, "tuned": tuned, "vocab_size": len(vocab),
                 "sequence_length": train_params.sequence_length, **timing,
             })
-        write_history(Path(f"plots/charlm/history/{name}.csv"), history)
+        write_history(Path(f"plots/charlm/history/{name}.csv"), history, HISTORY_COLUMNS)
         registry.log_model(model_dir)  # pyfunc + signature + input example -> textrnn-charlm
     print(f"train_charlm@{name}: val perplexity {val_metrics['perplexity']:.3f} "
           f"(windows; best of {timing['epochs']} epochs, {timing['seconds_per_epoch']:.0f} s each) "

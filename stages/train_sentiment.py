@@ -8,9 +8,6 @@ Reads models/sentiment/<model>/best_params.json (written by tune) when it exists
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,15 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from textrnn import tracking
-from pydantic import ValidationError
-
-from textrnn.config import SentimentTrainParams, format_validation_error, load_params
-from textrnn.errors import DataError, ParamsError, UserError
-from textrnn.io import atomic_dir, atomic_path, write_json
-from textrnn.stage import run
+from textrnn.config import SentimentTrainParams, load_params
+from textrnn.errors import DataError, ParamsError
+from textrnn.handoff import file_digest, tuned_params, write_history
+from textrnn.io import atomic_dir, write_json
+from textrnn.stage import model_from_argv, run
 
 SPLIT_DIR = Path("data/split/sentiment")
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
+HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
 
 
 def read_split(name: str) -> pd.DataFrame:
@@ -40,50 +36,10 @@ def read_split(name: str) -> pd.DataFrame:
     return table
 
 
-def tuned_params(base, path: Path):
-    """``base`` with the ``params`` of best_params.json (written by tune) laid over it."""
-    if not path.is_file():
-        return base, False
-    try:
-        best = json.loads(path.read_text(encoding="utf-8"))
-        override = best["params"]
-        tuned = bool(best["tuned"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: expected {{\"tuned\": bool, \"params\": {{...}}}} ({exc})") from None
-    try:
-        return type(base).model_validate({**base.model_dump(), **override}), tuned
-    except ValidationError as exc:  # name the file and the bad keys
-        raise ParamsError(format_validation_error(exc, type(base), str(path))) from None
-
-
-def file_digest(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def write_history(path: Path, history: dict[str, list[float]]) -> None:
-    """CSV, one row per epoch (1-based); header only for models trained without epochs."""
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HISTORY_COLUMNS)
-        for index in range(len(history.get("loss", []))):
-            writer.writerow([index + 1] + [f"{history[c][index]:.6g}" for c in HISTORY_COLUMNS[1:]])
-
-
-def model_from_argv(argv: list[str], known: list[str]) -> str:
-    if len(argv) != 2 or argv[1] not in known:
-        got = " ".join(argv[1:]) or "nothing"
-        raise UserError(f"usage: python -m stages.train_sentiment {{{'|'.join(known)}}} "
-                        f"(the models of train.sentiment.models; got {got})")
-    return argv[1]
-
-
 def main() -> None:
     params = load_params("seed", "data", "train", "tracking")
     train_params: SentimentTrainParams = params.train.sentiment
-    name = model_from_argv(sys.argv, list(train_params.models))
+    name = model_from_argv(sys.argv, "train_sentiment", "sentiment", list(train_params.models))
     dataset = params.data.sentiment
     if dataset not in train_params.vectorizer:
         raise ParamsError(f"params.yaml: train.sentiment.vectorizer.{dataset} is missing")
@@ -118,7 +74,7 @@ def main() -> None:
         val_metrics = classification_metrics(encode_labels(list(val.label), model.classes, "val"),
                                              val_proba)
         for epoch in range(len(history.get("loss", []))):
-            mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS[1:]}, step=epoch + 1)
+            mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS}, step=epoch + 1)
         mlflow.log_metrics({f"val/{k}": v for k, v in val_metrics.items()})
 
         model_dir = Path(f"models/sentiment/{name}/model")
@@ -130,7 +86,7 @@ def main() -> None:
                 "git_commit": tracking.git_info()["git_commit"], "mlflow_run_id": mlrun.info.run_id,
                 "val_metrics": val_metrics, "tuned": tuned,
             })
-        write_history(Path(f"plots/sentiment/history/{name}.csv"), history)
+        write_history(Path(f"plots/sentiment/history/{name}.csv"), history, HISTORY_COLUMNS)
         registry.log_model(model_dir)  # pyfunc + signature + input example -> textrnn-sentiment
     print(f"train_sentiment@{name}: val accuracy {val_metrics['accuracy']:.4f} "
           f"({len(history.get('loss', []))} epochs) -> {model_dir}")

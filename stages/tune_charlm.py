@@ -14,7 +14,8 @@ from pathlib import Path
 from textrnn.config import load_params
 from textrnn.errors import DataError, UserError
 from textrnn.stage import run
-from textrnn.tuning.runner import TuneJob, file_digest, searched_values, tune, worker_args
+from textrnn.handoff import file_digest
+from textrnn.tuning.runner import TuneJob, searched_values, tune, worker_args
 
 SPLIT_DIR = Path("data/split/charlm")
 

@@ -52,9 +52,10 @@ def test_a_three_class_table_runs_through_the_pipeline_and_the_service(tmp_path)
 
     from fastapi.testclient import TestClient
 
-    from textrnn.serving import ServingSettings, create_app, load_models
+    from textrnn.serving import SentimentPredictor, ServingSettings, create_app, find_champion
 
-    predictor, _ = load_models(repo / "models")
+    # The service's own loader (the copy's charlm champion has no model: not trained here).
+    predictor = SentimentPredictor.load(find_champion(repo / "models", "sentiment"))
     client = TestClient(create_app(ServingSettings(models_dir=repo / "models"), sentiment=predictor))
     answer = client.post("/v1/sentiment", json={"texts": ["I loved the screen.", "It is okay."]})
     assert answer.status_code == 200, answer.text

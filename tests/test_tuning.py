@@ -295,7 +295,7 @@ def _job(tmp_path: Path, settings: ModelTuneParams | None):
 
 
 def test_best_params_handoff_to_train(tmp_path):
-    from stages.train_sentiment import tuned_params
+    from textrnn.handoff import tuned_params
     from textrnn.config import TrackingParams
     from textrnn.tuning.runner import tune
 

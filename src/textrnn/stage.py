@@ -33,3 +33,12 @@ def task_from_argv(argv: list[str], usage: str) -> str:
         got = " ".join(argv[1:]) or "nothing"
         raise UserError(f"usage: {usage} {{{'|'.join(TASKS)}}} (got {got})")
     return argv[1]
+
+
+def model_from_argv(argv: list[str], stage: str, task: str, known: list[str]) -> str:
+    """The one positional argument of a per-model stage: a model of ``train.<task>.models``."""
+    if len(argv) != 2 or argv[1] not in known:
+        got = " ".join(argv[1:]) or "nothing"
+        raise UserError(f"usage: python -m stages.{stage} {{{'|'.join(known)}}} "
+                        f"(the models of train.{task}.models; got {got})")
+    return argv[1]

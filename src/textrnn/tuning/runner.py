@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -68,14 +67,6 @@ def searched_values(settings: ModelTuneParams | None, name: str) -> list[float]:
         return []
     dim = settings.space[name]
     return list(dim.choices) if isinstance(dim, spaces.Categorical) else [dim.high]
-
-
-def file_digest(*paths: str | Path) -> str:
-    """sha256 over the bytes of ``paths``: a new dataset gives a new study."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def checked_space(job: TuneJob) -> dict[str, spaces.Dimension]:
