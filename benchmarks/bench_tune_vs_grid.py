@@ -106,7 +106,8 @@ def tune_way(train: pd.DataFrame, val: pd.DataFrame, grid: dict, fixed: dict, tr
     from textrnn.tuning.study import StudySpec, run_trials
 
     params = load_params("seed", "train", path=ROOT / "params.yaml")
-    base = params.train.sentiment.lstm
+    # random initial embeddings, as in the naive estimator: the two ways differ in search alone
+    base = params.train.sentiment.lstm.model_copy(update={"embedding_init": "random"})
     space = {name: parse_dimension(values) for name, values in grid.items()}
     started = time.perf_counter()
     objective = SentimentObjective(

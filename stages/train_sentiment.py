@@ -3,7 +3,8 @@
 -> models/sentiment/<model>/model/          model.keras (raw strings in) or model.skops, meta.json
 -> plots/sentiment/history/<model>.csv      per-epoch loss, accuracy, val_loss, val_accuracy, lr
 -> models/sentiment/<model>/train_state/    backup kept between runs: a killed run resumes
-Reads models/sentiment/<model>/best_params.json (written by tune) when it exists.
+Reads models/sentiment/<model>/best_params.json (written by tune) when it exists, and
+models/embeddings/ (written by embed) when the model starts from pretrained word vectors.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from textrnn import tracking
 from textrnn.config import SentimentTrainParams, load_params
+from textrnn.embeddings import for_model
 from textrnn.errors import DataError, ParamsError
 from textrnn.handoff import file_digest, tuned_params, write_history
 from textrnn.io import atomic_dir, write_json
@@ -47,6 +49,7 @@ def main() -> None:
     model_params, tuned = tuned_params(getattr(train_params, name),
                                        Path(f"models/sentiment/{name}/best_params.json"))
     train, val = read_split("train"), read_split("val")  # never test
+    word_vectors = for_model(model_params, f"train.sentiment.{name}")
 
     from textrnn.evaluation import classification_metrics
     from textrnn.models import get_builder
@@ -55,7 +58,8 @@ def main() -> None:
     from textrnn.training import prepare_work_dir
 
     seed_everything(params.seed)
-    model = get_builder("sentiment", name)(model_params, vectorizer=vectorizer)
+    model = get_builder("sentiment", name)(model_params, vectorizer=vectorizer,
+                                           embeddings=word_vectors)
     run_params = {"model": name, "dataset": dataset, "seed": params.seed, "tuned": tuned,
                   "params": model_params.model_dump(), "vectorizer": vectorizer.model_dump()}
     work_dir = prepare_work_dir(Path(f"models/sentiment/{name}/train_state"), {
@@ -85,6 +89,7 @@ def main() -> None:
                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "git_commit": tracking.git_info()["git_commit"], "mlflow_run_id": mlrun.info.run_id,
                 "val_metrics": val_metrics, "tuned": tuned,
+                "pretrained_embedding_coverage": getattr(model, "embedding_coverage", None),
             })
         write_history(Path(f"plots/sentiment/history/{name}.csv"), history, HISTORY_COLUMNS)
         registry.log_model(model_dir)  # pyfunc + signature + input example -> textrnn-sentiment

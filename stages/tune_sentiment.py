@@ -37,6 +37,7 @@ def main() -> None:
         raise UserError(f"{args.model!r} is not in train.sentiment.models "
                         f"({', '.join(train.models)})")
     # TensorFlow loads with the objective: only once params and model name are known good.
+    from textrnn.embeddings import for_model
     from textrnn.tuning.objectives import SentimentData, SentimentObjective
     splits = {name: _read(name) for name in ("train", "val")}  # never test
     job = TuneJob(
@@ -52,7 +53,7 @@ def main() -> None:
         data=SentimentData(list(splits["train"].text), list(splits["train"].label),
                            list(splits["val"].text), list(splits["val"].label)),
         seed=params.seed, fixed=job.settings.fixed if job.enabled else {},
-        cv_folds=tune_params.cv_folds, key=job.key,
+        cv_folds=tune_params.cv_folds, key=job.key, embeddings=for_model(job.base, f"train.sentiment.{args.model}"),
     )
     tune(job, objective, tracking_params=params.tracking,
          max_epochs=objective.max_epochs(searched_values(job.settings, "epochs")),

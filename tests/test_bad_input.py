@@ -29,6 +29,11 @@ CASES = [
      "preprocess.charlm.min_chars = 0 is invalid: Input should be greater than or equal to 1"),
     ("split", ["sentiment"], "split.sentiment.val", 1.5,
      "split.sentiment.val = 1.5 is invalid: Input should be less than 1"),
+    ("embed", [], "embeddings.dim", 1,
+     "embeddings.dim = 1 is invalid: Input should be greater than or equal to 2"),
+    ("train_sentiment", ["gru"], "train.sentiment.gru.embedding_init", "glove",
+     "train.sentiment.gru.embedding_init = 'glove' is invalid: Input should be 'pretrained' or "
+     "'random'"),
     ("tune_sentiment", ["lstm"], "tune.sentiment.models.lstm.sampler", "annealing",
      "tune.sentiment.models.lstm.sampler = 'annealing' is invalid: Input should be 'grid', "
      "'random' or 'tpe'"),
@@ -53,7 +58,7 @@ def _run_stage(cwd: Path, module: str, args: list[str]) -> subprocess.CompletedP
 
 
 @pytest.mark.parametrize(("module", "args", "key", "value", "expected"), CASES,
-                         ids=[case[0] for case in CASES])
+                         ids=[f"{case[0]}-{case[2].rsplit('.', 1)[-1]}" for case in CASES])
 def test_every_stage_refuses_bad_params_in_one_line_and_writes_nothing(tmp_path, module, args,
                                                                        key, value, expected):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

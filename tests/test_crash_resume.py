@@ -1,10 +1,12 @@
-"""Crash and resume: SIGKILL `dvc repro` while a train stage is mid-run, then rerun it."""
+"""Crash and resume: SIGKILL `dvc repro` while a train stage is mid-epoch or a tune stage is
+mid-trial, then rerun it: it picks up where it was and leaves nothing partial behind."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -15,7 +17,7 @@ from conftest import copy_repo, run_cmd
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 LSTM = {"embedding_dim": 16, "units": 16, "dense_units": 8, "epochs": 8, "patience": 8,
-        "batch_size": 32}
+        "batch_size": 32, "embedding_init": "random"}
 MODELS = ["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm", "gru", "bilstm"]
 
 
@@ -33,6 +35,7 @@ def test_a_killed_train_stage_resumes_from_its_last_epoch(tmp_path, mirror):
     repo = copy_repo(tmp_path / "repo", {
         "train": {"sentiment": {"lstm": LSTM}},
         "tune": {"sentiment": {"models": {m: {"enabled": False} for m in MODELS}}},
+        "embeddings": {"corpus": "none"},
     })
     env = {**os.environ, "TEXTRNN_DATA_MIRROR": str(mirror)}
     run_cmd(["dvc", "repro", "tune_sentiment@lstm"], repo, env=env)
@@ -66,3 +69,61 @@ def test_a_killed_train_stage_resumes_from_its_last_epoch(tmp_path, mirror):
     run_cmd(["dvc", "repro", "--force", "-s", "train_sentiment@lstm"], repo, env=env)
     fresh = json.loads((repo / "models/sentiment/lstm/model/meta.json").read_text())
     assert abs(fresh["val_metrics"]["accuracy"] - meta["val_metrics"]["accuracy"]) < 0.05
+
+
+TUNE_LSTM = {**LSTM, "epochs": 3, "patience": 3, "units": 8, "embedding_dim": 8}
+TUNE = {"enabled": True, "sampler": "grid", "pruner": "none", "n_trials": 4, "timeout_s": 0,
+        "warmup_epochs": 1, "fixed": {},
+        "space": {"units": [8, 16], "learning_rate": [0.002, 0.01]}}
+
+
+def _trial_states(db) -> list[str]:
+    if not db.is_file():
+        return []
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        try:
+            return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
+        except sqlite3.OperationalError:  # tables not created yet
+            return []
+
+
+def test_a_killed_tune_stage_resumes_its_study_and_finds_the_same_best(tmp_path, mirror):
+    repo = copy_repo(tmp_path / "repo", {
+        "train": {"sentiment": {"lstm": TUNE_LSTM}},
+        "tune": {"sentiment": {"models": {"lstm": TUNE}}},
+        "embeddings": {"corpus": "none"},
+    })
+    env = {**os.environ, "TEXTRNN_DATA_MIRROR": str(mirror)}
+    run_cmd(["dvc", "repro", "embed"], repo, env=env)
+    db = repo / ".tune/studies.db"
+    proc = subprocess.Popen(["dvc", "repro", "tune_sentiment@lstm"], cwd=repo, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 600
+    states: list[str] = []
+    # kill once a trial has finished and the next one is running
+    while time.monotonic() < deadline and proc.poll() is None:
+        states = _trial_states(db)
+        if "COMPLETE" in states and states[-1] == "RUNNING":
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    output = proc.communicate(timeout=60)[0]
+    assert "COMPLETE" in states and states[-1] == "RUNNING", (states, output[-3000:])
+    assert not (repo / "models/sentiment/lstm/best_params.json").exists()
+    assert _leftovers(repo) == []
+
+    again = run_cmd(["dvc", "repro", "tune_sentiment@lstm"], repo, env=env)
+    log = again.stdout + again.stderr
+    assert "resuming with" in log and "re-queued with the same params" in log, log[-3000:]
+    assert "of 4 trials done" in log
+    resumed = json.loads((repo / "models/sentiment/lstm/best_params.json").read_text())
+    assert _trial_states(db).count("COMPLETE") == 4
+    assert _leftovers(repo) == []
+
+    # An uninterrupted study (fresh store) tries the same four grid points, each trial seeded
+    # alike: the same best params and score.
+    db.unlink()
+    run_cmd(["dvc", "repro", "--force", "-s", "tune_sentiment@lstm"], repo, env=env)
+    fresh = json.loads((repo / "models/sentiment/lstm/best_params.json").read_text())
+    assert (fresh["params"], fresh["value"]) == (resumed["params"], resumed["value"])

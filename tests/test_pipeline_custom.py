@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 CLASSES = ["negative", "neutral", "positive"]
 SENTIMENT_MODELS = ["dummy", "tfidf_logreg", "gru"]
 TINY_SENTIMENT = {"embedding_dim": 8, "units": 8, "dense_units": 8, "epochs": 2, "patience": 1,
-                  "batch_size": 16}
+                  "batch_size": 16, "embedding_init": "random"}
 TINY_CHARLM = {"embedding_dim": 4, "units": 8, "layers": 1, "batch_size": 8, "epochs": 1,
                "patience": 1, "steps_per_epoch": 4, "learning_rate": 0.02}
 
@@ -39,6 +39,7 @@ def test_a_three_class_table_runs_through_the_pipeline_and_the_service(tmp_path)
                                           ["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm",
                                            "gru", "bilstm"]}}},
         "evaluate": {"sentiment": {"bootstrap_samples": 100}},
+        "embeddings": {"corpus": "none"},   # the embed stage then writes no vectors, in no time
     })
     _only_models(repo, SENTIMENT_MODELS, "sentiment")
     run_cmd(["dvc", "repro", "evaluate_sentiment"], repo, timeout=1500)

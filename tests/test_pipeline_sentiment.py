@@ -25,6 +25,7 @@ def repo(tmp_path_factory, mirror):
         "train": {"sentiment": {name: TINY for name in MODELS[2:]}},
         "evaluate": {"sentiment": {"bootstrap_samples": 200}},
         "tune": {"sentiment": {"models": {name: {"enabled": False} for name in MODELS}}},
+        "embeddings": {"vocabulary": 3000, "dim": 8},   # = TINY embedding_dim: pretrained start
     })
     env = {"TEXTRNN_DATA_MIRROR": str(mirror)}
     run_cmd(["dvc", "repro", "evaluate_sentiment"], dest, env=env, timeout=1500)

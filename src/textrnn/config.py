@@ -118,6 +118,19 @@ class SplitParams(Section):
     charlm: Fractions
 
 
+# ----------------------------------------------------------------------------- embeddings
+
+
+class EmbeddingsParams(Section):
+    """Word vectors learned without labels (stage ``embed``) that start the sentiment networks."""
+
+    corpus: Literal["imdb", "none"]     # imdb: the 50k IMDb reviews, labels unused
+    vocabulary: int = Field(ge=100, le=1_000_000)  # most frequent words given a vector
+    dim: int = Field(ge=2, le=1000)
+    window: int = Field(ge=1, le=20)    # context words on each side, weighted 1 / distance
+    smoothing: float = Field(gt=0, le=1)  # context counts raised to this power
+
+
 # ----------------------------------------------------------------------------- tracking
 
 
@@ -157,7 +170,10 @@ class FitParams(Section):
 
 
 class SentimentNeuralParams(FitParams):
-    embedding_dim: int = Field(ge=1, le=4096)
+    embedding_dim: int = Field(ge=1, le=4096)  # with embedding_init: pretrained, = embeddings.dim
+    # pretrained: start from the embed stage's word vectors (scaled to length pretrained_norm)
+    embedding_init: Literal["pretrained", "random"]
+    pretrained_norm: float = Field(gt=0, le=1000)
     units: int = Field(ge=1, le=4096)      # recurrent units (dnn: width of the dense layers)
     layers: int = Field(ge=1, le=8)        # stacked recurrent layers (dnn: dense layers)
     dropout: float = Field(ge=0, lt=1)
@@ -297,6 +313,7 @@ class Params(Section):
     fetch: FetchParams
     preprocess: PreprocessParams
     split: SplitParams
+    embeddings: EmbeddingsParams
     tracking: TrackingParams
     train: TrainParams
     evaluate: EvaluateParams

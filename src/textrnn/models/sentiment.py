@@ -1,7 +1,8 @@
 """Sentiment models: one interface over scikit-learn pipelines and Keras networks.
 
 Every model takes raw texts and string labels; the class order is ``sorted(train labels)``.
-``BUILDERS[name](params, vectorizer=...)`` returns an unfitted :class:`SentimentModel`;
+``BUILDERS[name](params, vectorizer=..., embeddings=...)`` returns an unfitted :class:`SentimentModel`
+(``embeddings``: the embed stage's :class:`~textrnn.embeddings.WordVectors`, or None);
 :func:`load` reads a saved one back from its folder (``model.keras`` or ``model.skops``).
 """
 
@@ -20,7 +21,7 @@ from keras import layers
 from textrnn import training
 from textrnn.batching import bucketed_dataset
 from textrnn.config import DummyParams, SentimentNeuralParams, TfidfLogregParams, VectorizerParams
-from textrnn.errors import DataError, UserError
+from textrnn.errors import DataError, ParamsError, UserError
 from textrnn.models.layers import MaskedMaxMeanPooling, recurrent_stack
 from textrnn.text import make_vectorizer, vectorize
 
@@ -87,13 +88,15 @@ class SklearnSentiment:
         return path
 
 
-def build_dummy(params: DummyParams, *, vectorizer: VectorizerParams) -> SklearnSentiment:
+def build_dummy(params: DummyParams, *, vectorizer: VectorizerParams,
+                embeddings: Any = None) -> SklearnSentiment:
     from sklearn.dummy import DummyClassifier
 
     return SklearnSentiment(DummyClassifier(strategy=params.strategy))
 
 
-def build_tfidf_logreg(params: TfidfLogregParams, *, vectorizer: VectorizerParams) -> SklearnSentiment:
+def build_tfidf_logreg(params: TfidfLogregParams, *, vectorizer: VectorizerParams,
+                       embeddings: Any = None) -> SklearnSentiment:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -144,6 +147,27 @@ def build_network(kind: str, params: SentimentNeuralParams, *, vocab_size: int,
     return keras.Model(ids, probs, name=f"{kind}_network")
 
 
+def initialise_embedding(network: keras.Model, kind: str, params: SentimentNeuralParams,
+                         vocabulary: Sequence[str], embeddings: Any, *, seed: int) -> float | None:
+    """With ``embedding_init: pretrained``, start the embedding from ``embeddings``' vectors.
+
+    Returns the share of the vectorizer's words that had a pretrained vector (None when the
+    embedding starts random). ``vocabulary`` is the adapted vectorizer's, index 0 padding.
+    """
+    if params.embedding_init != "pretrained":
+        return None
+    if embeddings is None:
+        raise UserError(f"train.sentiment.{kind}.embedding_init is 'pretrained' but no word "
+                        "vectors were given: run `dvc repro embed`, or set it to 'random'")
+    if embeddings.dim != params.embedding_dim:
+        raise ParamsError(f"train.sentiment.{kind}.embedding_dim = {params.embedding_dim} but the "
+                          f"pretrained vectors have {embeddings.dim} dimensions (embeddings.dim): "
+                          "make them equal, or set embedding_init: random")
+    matrix, coverage = embeddings.initial_matrix(vocabulary, norm=params.pretrained_norm, seed=seed)
+    network.get_layer("embedding").set_weights([matrix])
+    return coverage
+
+
 def end_to_end(vectorizer: layers.TextVectorization, network: keras.Model) -> keras.Model:
     """Raw strings (batch,) -> probabilities: the vectorizer adapted on train, then the network."""
     text = keras.Input(shape=(), dtype="string", name="text")
@@ -162,9 +186,12 @@ class KerasSentiment:
     """A network trained on bucketed token ids and exported with its vectorizer inside."""
 
     def __init__(self, kind: str, params: SentimentNeuralParams, vectorizer: VectorizerParams,
-                 model: keras.Model | None = None, classes: list[str] | None = None):
+                 embeddings: Any = None, model: keras.Model | None = None,
+                 classes: list[str] | None = None):
         self.kind, self.params, self.vectorizer_params = kind, params, vectorizer
+        self.embeddings = embeddings
         self.model, self.classes = model, classes or []
+        self.embedding_coverage: float | None = None  # share of words with a pretrained vector
 
     def fit(self, train_texts, train_labels, val_texts, val_labels, *, seed, work_dir,
             verbose=2) -> dict[str, list[float]]:
@@ -174,6 +201,8 @@ class KerasSentiment:
                                      max_length=self.vectorizer_params.max_length)
         network = build_network(self.kind, p, vocab_size=vectorizer.vocabulary_size(),
                                 n_classes=len(self.classes))
+        self.embedding_coverage = initialise_embedding(
+            network, self.kind, p, vectorizer.get_vocabulary(), self.embeddings, seed=seed)
         training.compile_model(network, p, loss="sparse_categorical_crossentropy",
                                metrics=["accuracy"])
         train_ds = bucketed_dataset(vectorize(vectorizer, list(train_texts)),

@@ -58,6 +58,7 @@ class SentimentObjective:
     fixed: Mapping[str, Any]
     cv_folds: int = 0
     key: str = "tune"
+    embeddings: Any = None    # WordVectors for models with embedding_init: pretrained
 
     @cached_property
     def classes(self) -> list[str]:
@@ -77,8 +78,8 @@ class SentimentObjective:
                 for a, b in splitter.split(texts, labels)]
 
     @cached_property
-    def encoded(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
-        """Per fold: train ids, train labels, val ids, val labels, vocabulary size."""
+    def encoded(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]]:
+        """Per fold: train ids, train labels, val ids, val labels, vectorizer vocabulary."""
         from textrnn.models.sentiment import encode_labels
         from textrnn.text import make_vectorizer, vectorize
 
@@ -88,7 +89,7 @@ class SentimentObjective:
                                   max_length=self.vectorizer.max_length)  # train part only
             out.append((vectorize(vec, train_texts), encode_labels(train_labels, self.classes, "train"),
                         vectorize(vec, val_texts), encode_labels(val_labels, self.classes, "val"),
-                        int(vec.vocabulary_size())))
+                        list(vec.get_vocabulary())))
         return out
 
     def max_epochs(self, space_epochs: Sequence[int] = ()) -> int:
@@ -108,12 +109,14 @@ class SentimentObjective:
     def _fit_fold(self, trial: optuna.Trial, p: Any, fold: int) -> float:
         from textrnn import training
         from textrnn.batching import bucketed_dataset
-        from textrnn.models.sentiment import build_network
+        from textrnn.models.sentiment import build_network, initialise_embedding
         from textrnn.seeding import seed_everything
 
-        train_ids, train_y, val_ids, val_y, vocab_size = self.encoded[fold]
+        train_ids, train_y, val_ids, val_y, vocabulary = self.encoded[fold]
         seed_everything(self.seed)  # every trial starts from the same state: reproducible alone
-        network = build_network(self.model, p, vocab_size=vocab_size, n_classes=len(self.classes))
+        network = build_network(self.model, p, vocab_size=len(vocabulary),
+                                n_classes=len(self.classes))
+        initialise_embedding(network, self.model, p, vocabulary, self.embeddings, seed=self.seed)
         training.compile_model(network, p, loss="sparse_categorical_crossentropy",
                                metrics=["accuracy"])
         train_ds = bucketed_dataset(train_ids, train_y, batch_size=p.batch_size, shuffle=True,
@@ -133,7 +136,8 @@ class SentimentObjective:
 
         scores = []
         for train_texts, train_labels, val_texts, val_labels in self.folds:
-            model = get_builder("sentiment", self.model)(p, vectorizer=self.vectorizer)
+            model = get_builder("sentiment", self.model)(p, vectorizer=self.vectorizer,
+                                                         embeddings=None)
             with tempfile.TemporaryDirectory(prefix="textrnn-trial-") as work_dir:
                 model.fit(train_texts, train_labels, val_texts, val_labels, seed=self.seed,
                           work_dir=work_dir, verbose=0)

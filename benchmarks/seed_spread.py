@@ -1,0 +1,91 @@
+"""How much do the sentiment figures move with the seed? Retrain every model of
+train.sentiment.models with each seed and score it on val and test: mean ± std per model.
+
+    python benchmarks/seed_spread.py                  # seeds 1 2 3, the tuned params, all models
+    python benchmarks/seed_spread.py --seeds 1 2 3 4 5 --models lstm bilstm
+
+Each model uses its params.yaml entry overridden by models/sentiment/<model>/best_params.json
+(what train_sentiment uses) and the embed stage's word vectors; run `dvc repro evaluate_sentiment`
+first. Nothing is tuned here: the params were chosen on val before; test is only reported.
+Writes reports/seed_spread.md (the table) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SPLITS = ROOT / "data/split/sentiment"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--models", nargs="+", default=None)
+    parser.add_argument("--out", default=str(ROOT / "reports/seed_spread.md"))
+    args = parser.parse_args()
+    os.chdir(ROOT)
+
+    from textrnn.config import load_params
+    from textrnn.embeddings import for_model
+    from textrnn.handoff import tuned_params
+    from textrnn.models import get_builder
+    from textrnn.seeding import seed_everything
+
+    params = load_params("seed", "data", "train")
+    train_params = params.train.sentiment
+    vectorizer = train_params.vectorizer[params.data.sentiment]
+    split = {name: pd.read_parquet(SPLITS / f"{name}.parquet") for name in ("train", "val", "test")}
+    rows = []
+    for name in args.models or train_params.models:
+        model_params, tuned = tuned_params(getattr(train_params, name),
+                                           Path(f"models/sentiment/{name}/best_params.json"))
+        vectors = for_model(model_params, f"train.sentiment.{name}")
+        scores = {"val": [], "test": [], "seconds": []}
+        for seed in args.seeds:
+            started = time.perf_counter()
+            seed_everything(seed)
+            model = get_builder("sentiment", name)(model_params, vectorizer=vectorizer,
+                                                   embeddings=vectors)
+            with tempfile.TemporaryDirectory(prefix="textrnn-seeds-") as work_dir:
+                model.fit(list(split["train"].text), list(split["train"].label),
+                          list(split["val"].text), list(split["val"].label), seed=seed,
+                          work_dir=Path(work_dir), verbose=0)
+            for part in ("val", "test"):
+                predicted = np.asarray(model.classes)[
+                    model.predict_proba(list(split[part].text)).argmax(axis=1)]
+                scores[part].append(float(np.mean(predicted == split[part].label.to_numpy())))
+            scores["seconds"].append(time.perf_counter() - started)
+            print(f"{name} seed {seed}: val {scores['val'][-1]:.4f} test {scores['test'][-1]:.4f} "
+                  f"({scores['seconds'][-1]:.0f} s)", flush=True)
+        rows.append((name, tuned, scores))
+
+    seeds = " ".join(map(str, args.seeds))
+    lines = [f"# Sentiment accuracy over seeds {seeds} ({params.data.sentiment})", "",
+             "Reproduce: `python benchmarks/seed_spread.py --seeds " + seeds + "` after "
+             "`dvc repro evaluate_sentiment`. Params: params.yaml + each model's best_params.json.",
+             "", "| model | tuned | val accuracy (mean ± std) | test accuracy (mean ± std) | "
+             "test per seed | seconds per fit |", "|---|---|---|---|---|---|"]
+    for name, tuned, s in rows:
+        lines.append(f"| {name} | {'yes' if tuned else 'no'} | {np.mean(s['val']):.4f} ± "
+                     f"{np.std(s['val']):.4f} | {np.mean(s['test']):.4f} ± {np.std(s['test']):.4f} "
+                     f"| {', '.join(f'{v:.4f}' for v in s['test'])} | {np.mean(s['seconds']):.0f} |")
+    text = "\n".join(lines) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""embed: learn word vectors without labels (PPMI + SVD) for the sentiment networks to start from.
+
+-> models/embeddings/            vectors.npy (words x dim, unit rows), words.txt, meta.json
+-> metrics/embeddings.json       corpus size, vocabulary, coverage of the sentiment train split
+
+Corpus ``imdb``: the 50k reviews of the IMDb archive, fetched like any dataset (mirror or
+download), labels never read. Any review whose text is in the sentiment val or test split is left
+out, so with ``data.sentiment: imdb`` (whose test split is IMDb's test set) no held-out text shapes
+the vectors: the corpus is then the training split alone. Corpus ``none`` writes
+only meta.json; models then need ``embedding_init: random``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from textrnn.config import load_params
+from textrnn.errors import DataError
+from textrnn.io import atomic_dir, write_json
+from textrnn.stage import run
+
+OUT_DIR = Path("models/embeddings")
+SPLIT_DIR = Path("data/split/sentiment")
+PROBE_WORDS = ("good", "awful", "boring", "recommend", "disappointed")
+
+
+def _split_texts(name: str) -> set[str]:
+    path = SPLIT_DIR / f"{name}.parquet"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first")
+    return set(pd.read_parquet(path, columns=["text"]).text)
+
+
+def _imdb_reviews(params) -> list[str]:
+    from textrnn.data.sentiment import clean_text, read_imdb
+    from textrnn.data.sources import MIRROR_ENV, fetch
+
+    with tempfile.TemporaryDirectory(prefix="textrnn-embed-") as tmp:
+        path = fetch("imdb", Path(tmp), timeout_s=params.fetch.timeout_s,
+                     retries=params.fetch.retries, mirror=os.environ.get(MIRROR_ENV) or None)
+        frame = read_imdb(path)
+    return [clean_text(text, strip_html=True) for text in frame.text]
+
+
+def main() -> None:
+    params = load_params("seed", "fetch", "embeddings")
+    cfg = params.embeddings
+    held_out = _split_texts("val") | _split_texts("test")
+    train_texts = list(_split_texts("train"))
+    if cfg.corpus == "none":
+        with atomic_dir(OUT_DIR) as tmp:
+            write_json(tmp / "meta.json", {"corpus": "none"})
+        write_json("metrics/embeddings.json", {"corpus": "none"})
+        print("embed: embeddings.corpus is 'none': no word vectors")
+        return
+
+    from textrnn import embeddings
+
+    start = time.perf_counter()
+    reviews = _imdb_reviews(params)
+    corpus = [text for text in reviews if text not in held_out]
+    print(f"embed: {len(corpus)} IMDb reviews "
+          f"({len(reviews) - len(corpus)} left out: in sentiment val/test)", flush=True)
+    words, vectors = embeddings.learn(corpus, vocabulary=cfg.vocabulary, dim=cfg.dim,
+                                      window=cfg.window, smoothing=cfg.smoothing, seed=params.seed)
+    known = set(words)
+    train_tokens = [word for text in train_texts for word in embeddings.tokens(text)]
+    coverage = {
+        "train_tokens": sum(word in known for word in train_tokens) / max(1, len(train_tokens)),
+        "train_words": (len({w for w in train_tokens if w in known})
+                        / max(1, len(set(train_tokens)))),
+    }
+    result = embeddings.WordVectors(words, vectors, {
+        "corpus": cfg.corpus, "reviews": len(corpus),
+        "tokens": sum(len(embeddings.tokens(text)) for text in corpus),
+        "vocabulary": len(words), "dim": cfg.dim, "window": cfg.window,
+        "smoothing": cfg.smoothing, "seed": params.seed})
+    result.meta["neighbours"] = {word: result.neighbours(word) for word in PROBE_WORDS}
+    with atomic_dir(OUT_DIR) as tmp:
+        result.save(tmp)
+    write_json("metrics/embeddings.json", {
+        "corpus": cfg.corpus, "reviews": result.meta["reviews"], "tokens": result.meta["tokens"],
+        "vocabulary": len(words), "dim": cfg.dim,
+        "coverage_train_tokens": round(coverage["train_tokens"], 4),
+        "coverage_train_words": round(coverage["train_words"], 4)})
+    for word, near in result.meta["neighbours"].items():
+        print(f"embed: {word:>12} ~ {', '.join(near[:6])}")
+    print(f"embed: {len(words)} words x {cfg.dim} -> {OUT_DIR}/ "
+          f"(covers {coverage['train_tokens']:.1%} of the train split's tokens) "
+          f"in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    run(main)
