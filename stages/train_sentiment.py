@@ -63,7 +63,8 @@ def main() -> None:
     run_params = {"model": name, "dataset": dataset, "seed": params.seed, "tuned": tuned,
                   "params": model_params.model_dump(), "vectorizer": vectorizer.model_dump()}
     work_dir = prepare_work_dir(Path(f"models/sentiment/{name}/train_state"), {
-        **run_params, "data": file_digest(SPLIT_DIR / "train.parquet", SPLIT_DIR / "val.parquet")})
+        **run_params, "data": file_digest(SPLIT_DIR / "train.parquet", SPLIT_DIR / "val.parquet"),
+        "embeddings": word_vectors.digest if word_vectors else None})
 
     tracking.configure(params.tracking.uri, params.tracking.experiment)
     import mlflow

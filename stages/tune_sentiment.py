@@ -40,11 +40,13 @@ def main() -> None:
     from textrnn.embeddings import for_model
     from textrnn.tuning.objectives import SentimentData, SentimentObjective
     splits = {name: _read(name) for name in ("train", "val")}  # never test
+    vectors = for_model(getattr(train, args.model), f"train.sentiment.{args.model}")
     job = TuneJob(
         task="sentiment", model=args.model, settings=tune_params.models.get(args.model),
         base=getattr(train, args.model), metric="val_accuracy", direction="maximize",
         seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
         context={"data": file_digest(f"{SPLIT_DIR}/train.parquet", f"{SPLIT_DIR}/val.parquet"),
+                 "embeddings": vectors.digest if vectors else None,
                  "vectorizer": train.vectorizer[dataset].model_dump(),
                  "cv_folds": tune_params.cv_folds},
     )
@@ -53,7 +55,7 @@ def main() -> None:
         data=SentimentData(list(splits["train"].text), list(splits["train"].label),
                            list(splits["val"].text), list(splits["val"].label)),
         seed=params.seed, fixed=job.settings.fixed if job.enabled else {},
-        cv_folds=tune_params.cv_folds, key=job.key, embeddings=for_model(job.base, f"train.sentiment.{args.model}"),
+        cv_folds=tune_params.cv_folds, key=job.key, embeddings=vectors,
     )
     tune(job, objective, tracking_params=params.tracking,
          max_epochs=objective.max_epochs(searched_values(job.settings, "epochs")),

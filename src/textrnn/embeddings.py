@@ -91,6 +91,7 @@ class WordVectors:
     words: list[str]
     vectors: np.ndarray          # (len(words), dim), unit rows
     meta: dict
+    digest: str = ""             # of the saved files: part of a study's and a backup's identity
 
     @property
     def dim(self) -> int:
@@ -148,7 +149,10 @@ def load(directory: Path = DEFAULT_DIR) -> WordVectors:
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
         raise UserError(f"{directory}: {len(words)} words but vectors of shape {vectors.shape}; "
                         "run `dvc repro --force embed`")
-    return WordVectors(words, vectors, meta)
+    from textrnn.handoff import file_digest
+
+    return WordVectors(words, vectors, meta,
+                       digest=file_digest(directory / VECTORS_FILE, directory / WORDS_FILE))
 
 
 def for_model(params: object, key: str, directory: Path = DEFAULT_DIR) -> WordVectors | None:
