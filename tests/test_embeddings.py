@@ -102,24 +102,34 @@ def test_a_model_asks_for_vectors_of_its_own_dimension(tmp_path):
                              "train.sentiment.gru", tmp_path)
 
 
-def test_a_network_starts_from_the_pretrained_vectors(tmp_path):
+def test_a_network_starts_from_the_pretrained_vectors_and_knows_their_words(tmp_path):
     from test_models_sentiment import neural_params
 
+    from textrnn.config import VectorizerParams
     from textrnn.models import sentiment
 
     texts = ["good film", "bad film", "good plot", "bad plot"]
     labels = ["positive", "negative", "positive", "negative"]
-    table = embeddings.WordVectors(["good", "bad", "film"], np.eye(3, 8, dtype="float32"), {})
+    # "superb" never occurs in train: it still gets an id, and starts from its vector
+    table = embeddings.WordVectors(["good", "bad", "film", "superb"],
+                                   np.eye(4, 8, dtype="float32"), {})
     params = neural_params(embedding_init="pretrained", embedding_dim=8, pretrained_norm=3.0,
                            learning_rate=1e-9, epochs=1)
-    from textrnn.config import VectorizerParams
-
     model = sentiment.BUILDERS["gru"](params, vectorizer=VectorizerParams(max_tokens=50,
                                                                           max_length=4),
                                       embeddings=table)
     model.fit(texts, labels, texts, labels, seed=0, work_dir=tmp_path, verbose=0)
-    assert model.embedding_coverage == pytest.approx(3 / 4)   # good, bad, film; not "plot"
-    vectorizer = model.model.get_layer("vectorizer")
+    vocabulary = model.model.get_layer("vectorizer").get_vocabulary()
+    assert set(vocabulary[2:-1]) == {"plot", "good", "film", "bad"}   # train's words first
+    assert vocabulary[-1] == "superb"
+    assert model.embedding_coverage == pytest.approx(4 / 5)   # all but "plot"
     weights = model.model.get_layer("gru_network").get_layer("embedding").get_weights()[0]
-    row = vectorizer.get_vocabulary().index("good")
-    np.testing.assert_allclose(weights[row], 3.0 * np.eye(3, 8)[0], atol=1e-4)
+    for word, row in (("good", 0), ("superb", 3)):
+        np.testing.assert_allclose(weights[vocabulary.index(word)], 3.0 * np.eye(4, 8)[row],
+                                   atol=1e-4)
+
+    without = sentiment.BUILDERS["gru"](params.model_copy(update={"vocabulary_from_vectors": False}),
+                                        vectorizer=VectorizerParams(max_tokens=50, max_length=4),
+                                        embeddings=table)
+    without.fit(texts, labels, texts, labels, seed=0, work_dir=tmp_path / "b", verbose=0)
+    assert "superb" not in without.model.get_layer("vectorizer").get_vocabulary()

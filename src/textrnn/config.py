@@ -174,6 +174,8 @@ class SentimentNeuralParams(FitParams):
     # pretrained: start from the embed stage's word vectors (scaled to length pretrained_norm)
     embedding_init: Literal["pretrained", "random"]
     pretrained_norm: float = Field(gt=0, le=1000)
+    # with pretrained: words that have a vector but never occur in train get an id of their own
+    vocabulary_from_vectors: bool
     units: int = Field(ge=1, le=4096)      # recurrent units (dnn: width of the dense layers)
     layers: int = Field(ge=1, le=8)        # stacked recurrent layers (dnn: dense layers)
     dropout: float = Field(ge=0, lt=1)

@@ -142,7 +142,8 @@ def load(directory: Path = DEFAULT_DIR) -> WordVectors:
                         "set embeddings.corpus: imdb or the model's embedding_init: random")
     try:
         vectors = np.load(directory / VECTORS_FILE, allow_pickle=False)
-        words = (directory / WORDS_FILE).read_text(encoding="utf-8").splitlines()
+        # "\n" only: a word may hold a character that str.splitlines() breaks at
+        words = (directory / WORDS_FILE).read_text(encoding="utf-8").rstrip("\n").split("\n")
     except (OSError, ValueError) as exc:
         raise UserError(f"{directory}: unreadable word vectors ({exc}); "
                         "run `dvc repro --force embed`") from None

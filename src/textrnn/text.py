@@ -14,12 +14,15 @@ import numpy as np
 
 
 def make_vectorizer(
-    train_texts: Sequence[str], *, max_tokens: int, max_length: int, ngrams: int = 1
+    train_texts: Sequence[str], *, max_tokens: int, max_length: int, ngrams: int = 1,
+    extra_words: Sequence[str] = (),
 ) -> keras.layers.TextVectorization:
     """A TextVectorization adapted on ``train_texts``: lower case, punctuation stripped.
 
     Outputs ``(batch, max_length)`` int ids, post-padded with 0 and truncated at ``max_length``.
     ``ngrams`` > 1 adds word n-grams (as extra tokens after the unigrams) to the vocabulary.
+    ``extra_words`` (pretrained word vectors' words, never val or test text) are appended after
+    the ``max_tokens`` words of train, so a word unseen in train still gets its own id.
     """
     if len(train_texts) == 0:
         raise ValueError("cannot adapt a vectorizer on an empty training set")
@@ -31,7 +34,14 @@ def make_vectorizer(
         name="vectorizer",
     )
     vectorizer.adapt(np.asarray(train_texts, dtype=object), batch_size=1024)
-    return vectorizer
+    if not len(extra_words):
+        return vectorizer
+    words = [str(word) for word in vectorizer.get_vocabulary()[2:]]  # minus padding and OOV
+    known = set(words)
+    words += [word for word in extra_words if word and word not in known]
+    return keras.layers.TextVectorization(
+        max_tokens=None, output_mode="int", output_sequence_length=max_length,
+        ngrams=ngrams if ngrams > 1 else None, vocabulary=words, name="vectorizer")
 
 
 def vectorize(vectorizer: keras.layers.TextVectorization, texts: Sequence[str]) -> np.ndarray:

@@ -147,6 +147,13 @@ def build_network(kind: str, params: SentimentNeuralParams, *, vocab_size: int,
     return keras.Model(ids, probs, name=f"{kind}_network")
 
 
+def extra_words(params: SentimentNeuralParams, embeddings: Any) -> list[str]:
+    """Words added to the train vocabulary: the pretrained vectors' words, when asked for."""
+    if embeddings is None or params.embedding_init != "pretrained" or not params.vocabulary_from_vectors:
+        return []
+    return embeddings.words
+
+
 def initialise_embedding(network: keras.Model, kind: str, params: SentimentNeuralParams,
                          vocabulary: Sequence[str], embeddings: Any, *, seed: int) -> float | None:
     """With ``embedding_init: pretrained``, start the embedding from ``embeddings``' vectors.
@@ -198,7 +205,8 @@ class KerasSentiment:
         p = self.params
         self.classes = _classes(train_labels)
         vectorizer = make_vectorizer(list(train_texts), max_tokens=self.vectorizer_params.max_tokens,
-                                     max_length=self.vectorizer_params.max_length)
+                                     max_length=self.vectorizer_params.max_length,
+                                     extra_words=extra_words(p, self.embeddings))
         network = build_network(self.kind, p, vocab_size=vectorizer.vocabulary_size(),
                                 n_classes=len(self.classes))
         self.embedding_coverage = initialise_embedding(

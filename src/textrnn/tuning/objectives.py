@@ -80,13 +80,14 @@ class SentimentObjective:
     @cached_property
     def encoded(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]]:
         """Per fold: train ids, train labels, val ids, val labels, vectorizer vocabulary."""
-        from textrnn.models.sentiment import encode_labels
+        from textrnn.models.sentiment import encode_labels, extra_words
         from textrnn.text import make_vectorizer, vectorize
 
         out = []
         for train_texts, train_labels, val_texts, val_labels in self.folds:
             vec = make_vectorizer(train_texts, max_tokens=self.vectorizer.max_tokens,
-                                  max_length=self.vectorizer.max_length)  # train part only
+                                  max_length=self.vectorizer.max_length,  # train part only
+                                  extra_words=extra_words(self.base, self.embeddings))
             out.append((vectorize(vec, train_texts), encode_labels(train_labels, self.classes, "train"),
                         vectorize(vec, val_texts), encode_labels(val_labels, self.classes, "val"),
                         list(vec.get_vocabulary())))
