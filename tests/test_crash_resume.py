@@ -74,7 +74,7 @@ def test_a_killed_train_stage_resumes_from_its_last_epoch(tmp_path, mirror):
 TUNE_LSTM = {**LSTM, "epochs": 3, "patience": 3, "units": 8, "embedding_dim": 8}
 TUNE = {"enabled": True, "sampler": "grid", "pruner": "none", "n_trials": 4, "timeout_s": 0,
         "warmup_epochs": 1, "fixed": {},
-        "space": {"units": [8, 16], "learning_rate": [0.002, 0.01]}}
+        "space": {"units": [8, 16], "learning_rate": [0.002, 0.01], "dropout": [0.5]}}
 
 
 def _trial_states(db) -> list[str]:
@@ -107,7 +107,8 @@ def test_a_killed_tune_stage_resumes_its_study_and_finds_the_same_best(tmp_path,
         if "COMPLETE" in states and states[-1] == "RUNNING":
             break
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
     output = proc.communicate(timeout=60)[0]
     assert "COMPLETE" in states and states[-1] == "RUNNING", (states, output[-3000:])
     assert not (repo / "models/sentiment/lstm/best_params.json").exists()

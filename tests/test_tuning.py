@@ -353,3 +353,32 @@ def test_trial_reporter_reports_every_epoch_and_stops_a_pruned_trial():
     history = model.fit(x, y, validation_data=(x, y), epochs=10, verbose=0, callbacks=[reporter])
     assert reporter.pruned and len(history.history["loss"]) == 2
     assert sorted(study.trials[0].intermediate_values) == [1, 2]
+
+
+def test_a_trial_killed_before_it_had_params_is_requeued_with_the_params_it_was_given():
+    import optuna
+
+    from textrnn.tuning.study import RETRY_ATTR, _params_of, requeue
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = {"units": [8, 16], "lr": [0.1, 0.2]}
+    grid = optuna.create_study(sampler=optuna.samplers.GridSampler(space, seed=0))
+    dead = grid.ask()                       # created, but killed before suggesting anything
+    frozen = grid.trials[dead.number]
+    assert frozen.params == {}
+    point = _params_of(grid, frozen)
+    assert set(point) == {"units", "lr"} and point["units"] in (8, 16) and point["lr"] in (0.1, 0.2)
+    requeue(grid, frozen)
+    retry = grid.ask()
+    assert {name: retry.suggest_categorical(name, values) for name, values in space.items()} == point
+    assert grid.trials[retry.number].user_attrs[RETRY_ATTR] == dead.number
+
+    tpe = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    tpe.enqueue_trial({"units": 16})
+    tpe.ask()
+    assert _params_of(tpe, tpe.get_trials()[-1]) == {"units": 16}   # the enqueued values
+    tpe.ask()
+    unknown = tpe.get_trials()[-1]
+    assert unknown.params == {} and "fixed_params" not in unknown.system_attrs
+    requeue(tpe, unknown)                   # nothing to repeat: the sampler will pick anew
+    assert [t for t in tpe.trials if t.state == optuna.trial.TrialState.WAITING] == []

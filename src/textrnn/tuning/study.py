@@ -127,12 +127,32 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _params_of(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    """The params a dead trial ran with, or was about to run with; {} when unknown.
+
+    A worker killed between creating a trial and suggesting its params leaves ``trial.params``
+    empty (or partial): the enqueued values, or the trial's grid point, still say what it was.
+    """
+    grid_id = trial.system_attrs.get("grid_id")
+    sampler = study.sampler
+    if isinstance(sampler, optuna.samplers.GridSampler) and grid_id is not None:
+        # the grid sampler refuses a partial enqueue, and counts a failed point as visited
+        with contextlib.suppress(AttributeError, IndexError, TypeError):  # Optuna internals
+            return dict(zip(sampler._param_names, sampler._all_grids[grid_id], strict=True))
+    return {**dict(trial.system_attrs.get("fixed_params") or {}), **trial.params}
+
+
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Re-queue a dead trial with the same params (heartbeat callback, and local dead workers)."""
+    params = _params_of(study, trial)
+    if not params:
+        log.info("trial %d lost its worker before it had params; the sampler picks anew",
+                 trial.number)
+        return
     attrs = {RETRY_ATTR: trial.number}
     if trial.user_attrs.get(DEFAULTS_ATTR):
         attrs[DEFAULTS_ATTR] = True
-    study.enqueue_trial(trial.params, user_attrs=attrs)
+    study.enqueue_trial(params, user_attrs=attrs)
     log.info("trial %d lost its worker; re-queued with the same params", trial.number)
 
 
