@@ -165,8 +165,13 @@ def for_model(params: object, key: str, directory: Path = DEFAULT_DIR) -> WordVe
     if getattr(params, "embedding_init", "random") != "pretrained":
         return None
     vectors = load(directory)
+    check_fits(vectors, params, key)
+    return vectors
+
+
+def check_fits(vectors: WordVectors, params: object, key: str) -> None:
+    """One clear error when the model's ``embedding_dim`` (at ``key``) is not the vectors' dim."""
     if vectors.dim != params.embedding_dim:
         raise ParamsError(f"params.yaml: {key}.embedding_dim = {params.embedding_dim} but the "
                           f"pretrained vectors have {vectors.dim} dimensions (embeddings.dim): "
                           "make them equal, or set embedding_init: random")
-    return vectors

@@ -21,7 +21,7 @@ from keras import layers
 from textrnn import training
 from textrnn.batching import bucketed_dataset
 from textrnn.config import DummyParams, SentimentNeuralParams, TfidfLogregParams, VectorizerParams
-from textrnn.errors import DataError, ParamsError, UserError
+from textrnn.errors import DataError, UserError
 from textrnn.models.layers import MaskedMaxMeanPooling, recurrent_stack
 from textrnn.text import make_vectorizer, vectorize
 
@@ -166,10 +166,9 @@ def initialise_embedding(network: keras.Model, kind: str, params: SentimentNeura
     if embeddings is None:
         raise UserError(f"train.sentiment.{kind}.embedding_init is 'pretrained' but no word "
                         "vectors were given: run `dvc repro embed`, or set it to 'random'")
-    if embeddings.dim != params.embedding_dim:
-        raise ParamsError(f"train.sentiment.{kind}.embedding_dim = {params.embedding_dim} but the "
-                          f"pretrained vectors have {embeddings.dim} dimensions (embeddings.dim): "
-                          "make them equal, or set embedding_init: random")
+    from textrnn.embeddings import check_fits
+
+    check_fits(embeddings, params, f"train.sentiment.{kind}")
     matrix, coverage = embeddings.initial_matrix(vocabulary, norm=params.pretrained_norm, seed=seed)
     network.get_layer("embedding").set_weights([matrix])
     return coverage
