@@ -20,13 +20,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-SPLITS = ROOT / "data/split/sentiment"
 
 
 def main() -> None:
@@ -39,14 +36,14 @@ def main() -> None:
 
     from textrnn.config import load_params
     from textrnn.embeddings import for_model
-    from textrnn.handoff import tuned_params
+    from textrnn.handoff import sentiment_split, tuned_params
     from textrnn.models import get_builder
     from textrnn.seeding import seed_everything
 
     params = load_params("seed", "data", "train")
     train_params = params.train.sentiment
     vectorizer = train_params.vectorizer[params.data.sentiment]
-    split = {name: pd.read_parquet(SPLITS / f"{name}.parquet") for name in ("train", "val", "test")}
+    split = {name: sentiment_split(name) for name in ("train", "val", "test")}
     rows = []
     for name in args.models or train_params.models:
         model_params, tuned = tuned_params(getattr(train_params, name),

@@ -17,23 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from textrnn.config import load_params
-from textrnn.errors import DataError
+from textrnn.handoff import sentiment_split
 from textrnn.io import atomic_dir, write_json
 from textrnn.stage import run
 
 OUT_DIR = Path("models/embeddings")
-SPLIT_DIR = Path("data/split/sentiment")
 PROBE_WORDS = ("good", "awful", "boring", "recommend", "disappointed")
-
-
-def _split_texts(name: str) -> set[str]:
-    path = SPLIT_DIR / f"{name}.parquet"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first")
-    return set(pd.read_parquet(path, columns=["text"]).text)
 
 
 def _imdb_reviews(params) -> list[str]:
@@ -50,8 +40,8 @@ def _imdb_reviews(params) -> list[str]:
 def main() -> None:
     params = load_params("seed", "fetch", "embeddings")
     cfg = params.embeddings
-    held_out = _split_texts("val") | _split_texts("test")
-    train_texts = list(_split_texts("train"))
+    texts = {name: set(sentiment_split(name, ["text"]).text) for name in ("train", "val", "test")}
+    held_out = texts["val"] | texts["test"]
     if cfg.corpus == "none":
         with atomic_dir(OUT_DIR) as tmp:
             write_json(tmp / "meta.json", {"corpus": "none"})
@@ -69,7 +59,7 @@ def main() -> None:
     words, vectors = embeddings.learn(corpus, vocabulary=cfg.vocabulary, dim=cfg.dim,
                                       window=cfg.window, smoothing=cfg.smoothing, seed=params.seed)
     known = set(words)
-    train_tokens = [word for text in train_texts for word in embeddings.tokens(text)]
+    train_tokens = [word for text in texts["train"] for word in embeddings.tokens(text)]
     coverage = {
         "train_tokens": sum(word in known for word in train_tokens) / max(1, len(train_tokens)),
         "train_words": (len({w for w in train_tokens if w in known})

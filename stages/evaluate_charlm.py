@@ -16,22 +16,14 @@ from typing import Any
 
 from textrnn import tracking
 from textrnn.config import CharlmEvaluateParams, load_params
-from textrnn.errors import DataError
+from textrnn.handoff import charlm_split
 from textrnn.io import write_json, write_text
 from textrnn.stage import run
 
 log = logging.getLogger(__name__)
 
-SPLIT_DIR = Path("data/split/charlm")
 MODELS_DIR = Path("models/charlm")
 STOCHASTIC = ("stochastic_beam", "sample")     # the strategies that take a temperature
-
-
-def read_split(name: str) -> str:
-    path = SPLIT_DIR / f"{name}.txt"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run `dvc repro split@charlm` first")
-    return path.read_text(encoding="utf-8")
 
 
 def sample_plan(settings: CharlmEvaluateParams) -> list[tuple[str, float | None]]:
@@ -96,7 +88,7 @@ def main() -> None:
     params = load_params("seed", "train", "evaluate", "tracking")
     names = list(params.train.charlm.models)
     settings = params.evaluate.charlm
-    val_text, test_text = read_split("val"), read_split("test")
+    val_text, test_text = charlm_split("val"), charlm_split("test")
 
     from textrnn import charlm
     from textrnn.generation import Generator

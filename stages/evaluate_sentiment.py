@@ -20,22 +20,15 @@ import pandas as pd
 from textrnn import tracking
 from textrnn.config import load_params
 from textrnn.errors import DataError
+from textrnn.handoff import sentiment_split
 from textrnn.io import atomic_dir, write_json, write_text
 from textrnn.stage import run
 
 log = logging.getLogger(__name__)
-SPLIT_DIR = Path("data/split/sentiment")
 PLOTS_DIR = Path("plots/sentiment/evaluate")
 PREDICTIONS_DIR = Path("plots/sentiment/predictions")
 REPORT = Path("reports/sentiment.md")
 BAR_METRICS = ("accuracy", "precision", "recall", "f1", "kappa", "roc_auc")
-
-
-def read_split(name: str) -> pd.DataFrame:
-    path = SPLIT_DIR / f"{name}.parquet"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first")
-    return pd.read_parquet(path)
 
 
 def read_history(name: str) -> dict[str, list[float]]:
@@ -61,7 +54,7 @@ def main() -> None:
         if model.classes != classes:
             raise DataError(f"models/sentiment/{name} was trained on classes {model.classes}, "
                             f"{names[0]} on {classes}: retrain them on the same split")
-    val, test = read_split("val"), read_split("test")
+    val, test = sentiment_split("val"), sentiment_split("test")
     y_val = sentiment.encode_labels(list(val.label), classes, "val")
     y_test = sentiment.encode_labels(list(test.label), classes, "test")
 

@@ -17,21 +17,12 @@ from pathlib import Path
 
 from textrnn import tracking
 from textrnn.config import load_params
-from textrnn.errors import DataError
-from textrnn.handoff import tuned_params, write_history
+from textrnn.handoff import charlm_split, tuned_params, write_history
 from textrnn.io import atomic_dir
 from textrnn.stage import model_from_argv, run
 
-SPLIT_DIR = Path("data/split/charlm")
 HISTORY_COLUMNS = ("loss", "perplexity", "val_loss", "val_perplexity", "lr",
                    "epoch_seconds")
-
-
-def read_split(name: str) -> str:
-    path = SPLIT_DIR / f"{name}.txt"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run `dvc repro split@charlm` first")
-    return path.read_text(encoding="utf-8")
 
 
 def main() -> None:
@@ -40,7 +31,7 @@ def main() -> None:
     name = model_from_argv(sys.argv, "train_charlm", "charlm", list(train_params.models))
     model_params, tuned = tuned_params(getattr(train_params, name),
                                        Path(f"models/charlm/{name}/best_params.json"))
-    train_text, val_text = read_split("train"), read_split("val")   # never test
+    train_text, val_text = charlm_split("train"), charlm_split("val")   # never test
 
     import mlflow
 

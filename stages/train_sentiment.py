@@ -13,29 +13,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
-
 from textrnn import tracking
 from textrnn.config import SentimentTrainParams, load_params
 from textrnn.embeddings import for_model
-from textrnn.errors import DataError, ParamsError
-from textrnn.handoff import file_digest, tuned_params, write_history
+from textrnn.errors import ParamsError
+from textrnn.handoff import (SENTIMENT_SPLITS, file_digest, sentiment_split, tuned_params,
+                             write_history)
 from textrnn.io import atomic_dir, write_json
 from textrnn.stage import model_from_argv, run
 
-SPLIT_DIR = Path("data/split/sentiment")
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
-
-
-def read_split(name: str) -> pd.DataFrame:
-    path = SPLIT_DIR / f"{name}.parquet"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first")
-    table = pd.read_parquet(path)
-    missing = {"text", "label", "origin"} - set(table.columns)
-    if missing:
-        raise DataError(f"{path} lacks column(s) {sorted(missing)}")
-    return table
 
 
 def main() -> None:
@@ -48,7 +35,7 @@ def main() -> None:
     vectorizer = train_params.vectorizer[dataset]
     model_params, tuned = tuned_params(getattr(train_params, name),
                                        Path(f"models/sentiment/{name}/best_params.json"))
-    train, val = read_split("train"), read_split("val")  # never test
+    train, val = sentiment_split("train"), sentiment_split("val")  # never test
     word_vectors = for_model(model_params, f"train.sentiment.{name}")
 
     from textrnn.evaluation import classification_metrics
@@ -63,7 +50,8 @@ def main() -> None:
     run_params = {"model": name, "dataset": dataset, "seed": params.seed, "tuned": tuned,
                   "params": model_params.model_dump(), "vectorizer": vectorizer.model_dump()}
     work_dir = prepare_work_dir(Path(f"models/sentiment/{name}/train_state"), {
-        **run_params, "data": file_digest(SPLIT_DIR / "train.parquet", SPLIT_DIR / "val.parquet"),
+        **run_params, "data": file_digest(SENTIMENT_SPLITS / "train.parquet",
+                                    SENTIMENT_SPLITS / "val.parquet"),
         "embeddings": word_vectors.digest if word_vectors else None})
 
     tracking.configure(params.tracking.uri, params.tracking.experiment)

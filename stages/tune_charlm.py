@@ -9,22 +9,13 @@ machine (tune.storage must then be a PostgreSQL URL all of them reach) and write
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from textrnn.config import load_params
-from textrnn.errors import DataError, UserError
+from textrnn.errors import UserError
 from textrnn.stage import run
-from textrnn.handoff import file_digest
+from textrnn.handoff import CHARLM_SPLITS, charlm_split, file_digest
 from textrnn.tuning.runner import TuneJob, searched_values, tune, worker_args
 
-SPLIT_DIR = Path("data/split/charlm")
-
-
-def _read(split: str) -> str:
-    path = SPLIT_DIR / f"{split}.txt"
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run `dvc repro split@charlm` first")
-    return path.read_text(encoding="utf-8")
 
 
 def main() -> None:
@@ -39,11 +30,12 @@ def main() -> None:
         task="charlm", model=args.model, settings=params.tune.charlm.models.get(args.model),
         base=getattr(train, args.model), metric="val_perplexity", direction="minimize",
         seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
-        context={"data": file_digest(SPLIT_DIR / "train.txt", SPLIT_DIR / "val.txt"),
+        context={"data": file_digest(CHARLM_SPLITS / "train.txt", CHARLM_SPLITS / "val.txt"),
                  "sequence_length": train.sequence_length},
     )
     objective = CharlmObjective(
-        model=args.model, base=job.base, train_text=_read("train"), val_text=_read("val"),
+        model=args.model, base=job.base, train_text=charlm_split("train"),
+        val_text=charlm_split("val"),
         sequence_length=train.sequence_length, seed=params.seed,
         fixed=job.settings.fixed if job.enabled else {}, key=job.key,
     )  # never the test split

@@ -9,23 +9,13 @@ machine (tune.storage must then be a PostgreSQL URL all of them reach) and write
 
 from __future__ import annotations
 
-import pandas as pd
 
 from textrnn.config import load_params
-from textrnn.errors import DataError, UserError
+from textrnn.errors import UserError
 from textrnn.stage import run
-from textrnn.handoff import file_digest
+from textrnn.handoff import SENTIMENT_SPLITS, file_digest, sentiment_split
 from textrnn.tuning.runner import TuneJob, searched_values, tune, worker_args
 
-SPLIT_DIR = "data/split/sentiment"
-
-
-def _read(split: str) -> pd.DataFrame:
-    path = f"{SPLIT_DIR}/{split}.parquet"
-    try:
-        return pd.read_parquet(path, columns=["text", "label"])
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first") from None
 
 
 def main() -> None:
@@ -39,13 +29,15 @@ def main() -> None:
     # TensorFlow loads with the objective: only once params and model name are known good.
     from textrnn.embeddings import for_model
     from textrnn.tuning.objectives import SentimentData, SentimentObjective
-    splits = {name: _read(name) for name in ("train", "val")}  # never test
+    splits = {name: sentiment_split(name, ["text", "label"])
+              for name in ("train", "val")}  # never test
     vectors = for_model(getattr(train, args.model), f"train.sentiment.{args.model}")
     job = TuneJob(
         task="sentiment", model=args.model, settings=tune_params.models.get(args.model),
         base=getattr(train, args.model), metric="val_accuracy", direction="maximize",
         seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
-        context={"data": file_digest(f"{SPLIT_DIR}/train.parquet", f"{SPLIT_DIR}/val.parquet"),
+        context={"data": file_digest(SENTIMENT_SPLITS / "train.parquet",
+                                     SENTIMENT_SPLITS / "val.parquet"),
                  "embeddings": vectors.digest if vectors else None,
                  "vectorizer": train.vectorizer[dataset].model_dump(),
                  "cv_folds": tune_params.cv_folds},

@@ -55,3 +55,30 @@ def file_digest(*paths: str | Path) -> str:
     for path in paths:
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
+
+
+SENTIMENT_SPLITS = Path("data/split/sentiment")
+CHARLM_SPLITS = Path("data/split/charlm")
+SENTIMENT_COLUMNS = ("text", "label", "origin")
+
+
+def sentiment_split(name: str, columns: Sequence[str] = SENTIMENT_COLUMNS):
+    """``data/split/sentiment/<name>.parquet`` (train, val or test) as a DataFrame of ``columns``."""
+    import pandas as pd
+
+    path = SENTIMENT_SPLITS / f"{name}.parquet"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run `dvc repro split@sentiment` first")
+    table = pd.read_parquet(path)
+    missing = set(columns) - set(table.columns)
+    if missing:
+        raise DataError(f"{path} lacks column(s) {sorted(missing)}")
+    return table[list(columns)]
+
+
+def charlm_split(name: str) -> str:
+    """``data/split/charlm/<name>.txt`` (train, val or test)."""
+    path = CHARLM_SPLITS / f"{name}.txt"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run `dvc repro split@charlm` first")
+    return path.read_text(encoding="utf-8")

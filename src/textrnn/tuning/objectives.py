@@ -137,8 +137,7 @@ class SentimentObjective:
 
         scores = []
         for train_texts, train_labels, val_texts, val_labels in self.folds:
-            model = get_builder("sentiment", self.model)(p, vectorizer=self.vectorizer,
-                                                         embeddings=None)
+            model = get_builder("sentiment", self.model)(p, vectorizer=self.vectorizer)
             with tempfile.TemporaryDirectory(prefix="textrnn-trial-") as work_dir:
                 model.fit(train_texts, train_labels, val_texts, val_labels, seed=self.seed,
                           work_dir=work_dir, verbose=0)
