@@ -1,5 +1,7 @@
 """How much do the sentiment figures move with the seed? Retrain every model of
-train.sentiment.models with each seed and score it on val and test: mean ± std per model.
+train.sentiment.models with each seed and score it on val and test: mean ± std per model, and
+for the ensemble (train.sentiment.ensemble.members, when all were retrained) the mean of the
+members' probabilities of the same seed.
 
     python benchmarks/seed_spread.py                  # seeds 1 2 3, the tuned params, all models
     python benchmarks/seed_spread.py --seeds 1 2 3 4 5 --models lstm bilstm
@@ -45,11 +47,13 @@ def main() -> None:
     vectorizer = train_params.vectorizer[params.data.sentiment]
     split = {name: sentiment_split(name) for name in ("train", "val", "test")}
     rows = []
+    proba: dict[str, dict[str, list[np.ndarray]]] = {}   # model -> split -> one array per seed
     for name in args.models or train_params.models:
         model_params, tuned = tuned_params(getattr(train_params, name),
                                            Path(f"models/sentiment/{name}/best_params.json"))
         vectors = for_model(model_params, f"train.sentiment.{name}")
         scores = {"val": [], "test": [], "seconds": []}
+        proba[name] = {"val": [], "test": []}
         for seed in args.seeds:
             started = time.perf_counter()
             seed_everything(seed)
@@ -60,13 +64,23 @@ def main() -> None:
                           list(split["val"].text), list(split["val"].label), seed=seed,
                           work_dir=Path(work_dir), verbose=0)
             for part in ("val", "test"):
-                predicted = np.asarray(model.classes)[
-                    model.predict_proba(list(split[part].text)).argmax(axis=1)]
+                proba[name][part].append(model.predict_proba(list(split[part].text)))
+                predicted = np.asarray(model.classes)[proba[name][part][-1].argmax(axis=1)]
                 scores[part].append(float(np.mean(predicted == split[part].label.to_numpy())))
             scores["seconds"].append(time.perf_counter() - started)
             print(f"{name} seed {seed}: val {scores['val'][-1]:.4f} test {scores['test'][-1]:.4f} "
                   f"({scores['seconds'][-1]:.0f} s)", flush=True)
         rows.append((name, tuned, scores))
+    members = list(train_params.ensemble.members)
+    if members and all(m in proba for m in members):
+        classes = np.asarray(sorted(set(split["train"].label)))
+        scores = {part: [float(np.mean(classes[np.mean([proba[m][part][i] for m in members],
+                                                       axis=0).argmax(axis=1)]
+                                       == split[part].label.to_numpy()))
+                         for i in range(len(args.seeds))] for part in ("val", "test")}
+        scores["seconds"] = [sum(s["seconds"][i] for n, _, s in rows if n in members)
+                             for i in range(len(args.seeds))]
+        rows.append((f"ensemble (mean of {', '.join(members)})", True, scores))
 
     seeds = " ".join(map(str, args.seeds))
     lines = [f"# Sentiment accuracy over seeds {seeds} ({params.data.sentiment})", "",

@@ -1,7 +1,8 @@
 """evaluate_sentiment: score every trained sentiment model on the test split; pick the champion
 on the validation split.
 
--> metrics/sentiment.json            test metrics keyed by model (intervals, McNemar, by origin)
+-> metrics/sentiment.json            test metrics keyed by model (intervals, McNemar, by origin);
+                                     the models of train.sentiment.models, and the ensemble
 -> models/sentiment/champion.json    the model the service loads (chosen on val, never on test)
 -> plots/sentiment/evaluate/         confusion matrices, ROC curves, metric bars, training curves
 -> plots/sentiment/predictions/      <model>.csv: actual, predicted (DVC's confusion template)
@@ -42,7 +43,9 @@ def read_history(name: str) -> dict[str, list[float]]:
 def main() -> None:
     params = load_params("seed", "data", "train", "evaluate", "tracking")
     settings = params.evaluate.sentiment
-    names = list(params.train.sentiment.models)
+    trained = list(params.train.sentiment.models)
+    # the ensemble (stage ensemble_sentiment) is scored like any model, and may be champion
+    names = trained + (["ensemble"] if params.train.sentiment.ensemble.members else [])
 
     from textrnn import evaluation, plots
     from textrnn.models import sentiment
@@ -79,7 +82,7 @@ def main() -> None:
                                                                     list(test.origin))
         entry["val"] = val_scores[name]
         results[name] = entry
-    histories = {name: h for name in names if (h := read_history(name))}
+    histories = {name: h for name in trained if (h := read_history(name))}
     diagnostics = {name: evaluation.training_diagnostics(h) for name, h in histories.items()}
 
     images = _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories)
@@ -94,6 +97,7 @@ def main() -> None:
         dataset=params.data.sentiment, results=results, champion=champion,
         select_on=settings.select_on, confidence=settings.confidence, n_test=len(test),
         diagnostics=diagnostics, classes=classes,
+        ensemble_members=params.train.sentiment.ensemble.members,
         images={caption: f"../{path}" for caption, path in images.items()}))
     _log_to_mlflow(params.tracking, models, results, images)
     from textrnn import registry

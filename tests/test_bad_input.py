@@ -43,6 +43,15 @@ CASES = [
      "train.sentiment.lstm.units = 'many' is invalid: Input should be a valid integer"),
     ("train_charlm", ["gru"], "train.charlm.gru.learning_rate", -1.0,
      "train.charlm.gru.learning_rate = -1.0 is invalid: Input should be greater than 0"),
+    ("ensemble_sentiment", [], "train.sentiment.ensemble.members", ["lstm"],
+     "train.sentiment.ensemble = {'members': ['lstm']} is invalid: members must name two or "
+     "more different models, or none ([])"),
+    ("ensemble_sentiment", [], "train.sentiment.models", ["dummy", "lstm", "gru"],
+     "train.sentiment: ensemble.members ['dnn', 'simple_rnn', 'bilstm'] are not in models "
+     "['dummy', 'lstm', 'gru']: an ensemble averages trained models only"),
+    ("ensemble_sentiment", [], "train.sentiment.ensemble.members", ["lstm", "transformer"],
+     "train.sentiment.ensemble.members.1 = 'transformer' is invalid: Input should be 'dnn', "
+     "'simple_rnn', 'lstm', 'gru' or 'bilstm'"),
     ("evaluate_sentiment", [], "evaluate.sentiment.confidence", 2,
      "evaluate.sentiment.confidence = 2 is invalid: Input should be less than 1"),
     ("evaluate_charlm", [], "evaluate.charlm.beam_width", 0,

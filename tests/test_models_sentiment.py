@@ -21,12 +21,12 @@ VECTORIZER = VectorizerParams(max_tokens=200, max_length=12)
 
 
 def neural_params(**changes) -> SentimentNeuralParams:
-    base = dict(optimizer="adam", learning_rate=0.01, clipnorm=1.0, batch_size=16, epochs=1,
+    base = dict(optimizer="lazy_adam", learning_rate=0.01, clipnorm=1.0, batch_size=16, epochs=1,
                 patience=1, embedding_dim=8, embedding_init="random", pretrained_norm=10.0,
                 vocabulary_from_vectors=True,
                 units=8, layers=1, dropout=0.1,
                 recurrent_dropout=0.0, l2=1e-4, dense_units=8, activation="relu",
-                pooling="max_mean")
+                pooling="max_mean", steps_per_execution=2)
     return SentimentNeuralParams(**{**base, **changes})
 
 

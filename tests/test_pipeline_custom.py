@@ -34,7 +34,8 @@ def test_a_three_class_table_runs_through_the_pipeline_and_the_service(tmp_path)
     repo = copy_repo(tmp_path / "repo", {
         "data": {"sentiment": "custom", "custom": {"sentiment": {
             "path": "examples/reviews.tsv", "text_column": "review", "label_column": "sentiment"}}},
-        "train": {"sentiment": {"models": SENTIMENT_MODELS, "gru": TINY_SENTIMENT}},
+        "train": {"sentiment": {"models": SENTIMENT_MODELS, "gru": TINY_SENTIMENT,
+                                "ensemble": {"members": []}}},
         "tune": {"sentiment": {"models": {m: {"enabled": False} for m in
                                           ["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm",
                                            "gru", "bilstm"]}}},

@@ -15,6 +15,7 @@ from conftest import copy_repo, run_cmd
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 MODELS = ["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm", "gru", "bilstm"]
+EVALUATED = [*MODELS, "ensemble"]   # the ensemble of the five neural models is scored too
 TINY = {"embedding_dim": 8, "units": 8, "dense_units": 8, "epochs": 2, "patience": 1,
         "batch_size": 64}
 
@@ -35,7 +36,7 @@ def repo(tmp_path_factory, mirror):
 def test_every_model_is_evaluated_on_test_and_champion_chosen_on_val(repo):
     dest, _ = repo
     metrics = json.loads((dest / "metrics/sentiment.json").read_text())
-    assert list(metrics) == sorted(MODELS)
+    assert list(metrics) == sorted(EVALUATED)
     for name, entry in metrics.items():
         for key in ("accuracy", "precision", "recall", "f1", "kappa", "roc_auc", "log_loss"):
             assert 0 <= entry[key] <= (1 if key != "log_loss" else 50), (name, key)
@@ -46,10 +47,10 @@ def test_every_model_is_evaluated_on_test_and_champion_chosen_on_val(repo):
     assert metrics["tfidf_logreg"]["accuracy"] > 0.7
     champion = json.loads((dest / "models/sentiment/champion.json").read_text())
     assert champion["selected_on"] == "val_accuracy"
-    val = {n: metrics[n]["val"]["accuracy"] for n in MODELS}
+    val = {n: metrics[n]["val"]["accuracy"] for n in EVALUATED}
     assert champion["value"] == max(val.values()) and val[champion["model"]] == champion["value"]
     assert "mcnemar_vs_champion" not in metrics[champion["model"]]
-    others = [n for n in MODELS if n != champion["model"]]
+    others = [n for n in EVALUATED if n != champion["model"]]
     assert all(0 <= metrics[n]["mcnemar_vs_champion"]["p_value"] <= 1 for n in others)
 
 
@@ -94,12 +95,30 @@ def test_the_service_answers_what_evaluate_measured(repo):
     assert accuracy == pytest.approx(metrics[champion]["accuracy"])
 
 
+def test_the_ensemble_averages_its_members_on_raw_strings(repo):
+    dest, _ = repo
+    from textrnn.models import sentiment
+
+    texts = ["great phone, works well", "awful, broke after a day", "the food was ok"]
+    meta = json.loads((dest / "models/sentiment/ensemble/model/meta.json").read_text())
+    assert meta["members"] == MODELS[2:] and meta["mlflow_run_id"]
+    members = [sentiment.load(dest / f"models/sentiment/{name}/model").predict_proba(texts)
+               for name in meta["members"]]
+    ensemble = sentiment.load(dest / "models/sentiment/ensemble/model").predict_proba(texts)
+    np.testing.assert_allclose(ensemble, np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
+    # saved without optimizer state: a file loads with Keras alone, in safe mode
+    raw = keras.saving.load_model(dest / "models/sentiment/ensemble/model/model.keras",
+                                  safe_mode=True)
+    assert tuple(raw(np.asarray(texts, dtype=object)).shape) == (3, 2)
+
+
 def test_report_plots_and_history_are_written(repo):
     dest, _ = repo
     report = (dest / "reports/sentiment.md").read_text()
-    for name in MODELS:
+    for name in EVALUATED:
         assert f"| {name} |" in report
     assert "Training diagnostics" in report and "Champion" in report
+    assert "`ensemble` is the mean of the probabilities of dnn, simple_rnn, lstm, gru, bilstm" in report
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (dest / "reports" / image).resolve().is_file(), image
     history = (dest / "plots/sentiment/history/lstm.csv").read_text().splitlines()
@@ -150,4 +169,4 @@ def test_repro_force_gives_bit_identical_metrics(repo):
     after = json.loads((dest / "metrics/sentiment.json").read_text())
     assert json.dumps(_without_run_ids(after), sort_keys=True) == \
         json.dumps(_without_run_ids(before), sort_keys=True)
-    assert all(after[m]["mlflow_run_id"] != before[m]["mlflow_run_id"] for m in MODELS)
+    assert all(after[m]["mlflow_run_id"] != before[m]["mlflow_run_id"] for m in EVALUATED)

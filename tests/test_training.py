@@ -112,3 +112,62 @@ def test_work_dir_is_reset_when_the_fingerprint_changes(tmp_path):
     (work / "backup").mkdir()
     assert (prepare_work_dir(tmp_path / "w", {"units": 8}) / "backup").exists()   # same: kept
     assert not (prepare_work_dir(tmp_path / "w", {"units": 9}) / "backup").exists()  # new: wiped
+
+
+def _embedding_step(optimizer, batches, *, dense=False):
+    """Train a 6-row embedding (sum of looked-up rows -> squared error) on ``batches`` of ids.
+
+    ``dense`` hands the optimizer the gradient as one dense tensor (every row, duplicates summed).
+    """
+    seed_everything(0)
+    table = keras.Variable(np.random.default_rng(0).normal(size=(6, 3)).astype("float32"))
+    optimizer.build([table])
+    for ids in batches:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum((tf.reduce_sum(tf.gather(table.value, ids), axis=0) - 1.0) ** 2)
+        grad = tape.gradient(loss, table.value)
+        assert isinstance(grad, tf.IndexedSlices)  # what an embedding lookup hands the optimizer
+        optimizer.apply([tf.convert_to_tensor(grad) if dense else grad], [table])
+    return keras.ops.convert_to_numpy(table)
+
+
+def test_lazy_adam_equals_adam_on_the_first_step_duplicates_included():
+    start = _embedding_step(make_optimizer("sgd", learning_rate=0.0, clipnorm=0), [])
+    batch = [tf.constant([1, 4, 1])]  # row 1 twice: its two gradients add up
+    lazy = _embedding_step(make_optimizer("lazy_adam", learning_rate=0.1, clipnorm=0), batch)
+    dense = _embedding_step(make_optimizer("adam", learning_rate=0.1, clipnorm=0), batch, dense=True)
+    np.testing.assert_allclose(lazy, dense, rtol=1e-6, atol=1e-6)
+    moved = np.flatnonzero(np.abs(lazy - start).sum(axis=1) > 0)
+    assert moved.tolist() == [1, 4]
+
+
+def test_lazy_adam_leaves_rows_a_batch_does_not_use_where_adam_moves_them():
+    batches = [tf.constant([1, 4]), tf.constant([2, 3])]
+    after_first = _embedding_step(make_optimizer("lazy_adam", learning_rate=0.1, clipnorm=0),
+                                  batches[:1])
+    lazy = _embedding_step(make_optimizer("lazy_adam", learning_rate=0.1, clipnorm=0), batches)
+    dense = _embedding_step(make_optimizer("adam", learning_rate=0.1, clipnorm=0), batches,
+                            dense=True)
+    # rows 1 and 4 are not in the second batch: lazy leaves them, Adam's momentum moves them
+    np.testing.assert_array_equal(lazy[[1, 4]], after_first[[1, 4]])
+    assert np.abs(dense[[1, 4]] - after_first[[1, 4]]).min() > 1e-3
+    # rows 2 and 3 saw only the second batch in both: the same update (fresh moments)
+    np.testing.assert_allclose(lazy[[2, 3]], dense[[2, 3]], rtol=1e-5)
+    np.testing.assert_array_equal(lazy[[0, 5]], after_first[[0, 5]])  # never used
+
+
+def test_lazy_adam_is_adam_for_dense_weights_and_steps_per_execution_changes_nothing(tmp_path):
+    # Dense weights get Keras' Adam unchanged, so a network without an embedding trains the
+    # same; running 3 batches per call of the train step gives the same numbers as one per call
+    train, val = _data()
+    lazy = FIT.model_copy(update={"optimizer": "lazy_adam"})
+    histories = []
+    for name, params, steps in (("adam", FIT, 1), ("lazy", lazy, 1), ("lazy3", lazy, 3)):
+        seed_everything(0)
+        inputs = keras.Input(shape=(4,))
+        outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(8, "relu")(inputs))
+        model = compile_model(keras.Model(inputs, outputs), params,
+                              loss="sparse_categorical_crossentropy", steps_per_execution=steps)
+        histories.append(fit(model, train, val, epochs=3, patience=3, work_dir=tmp_path / name,
+                             verbose=0)["val_loss"])
+    assert histories[0] == histories[1] == histories[2]

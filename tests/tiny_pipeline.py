@@ -2,8 +2,9 @@
 tests of issue 8 (browser comparison, team setup): the real stages, two cheap models.
 
 - models ``dummy`` and ``tfidf_logreg``, tuning off, 200 bootstrap samples;
-- ``evaluate_sentiment`` lists every default model's folder as a dep (DVC cannot expand a params
-  list there), so the copy's dvc.yaml keeps only the deps of these two models.
+- ``evaluate_sentiment`` and ``ensemble_sentiment`` list every default model's folder as a dep
+  (DVC cannot expand a params list there), so the copy's dvc.yaml keeps only the deps of these
+  two models; the ensemble has no members.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ TARGET = "evaluate_sentiment"
 def tiny_override(tracking_uri: str) -> dict:
     return {
         "tracking": {"uri": tracking_uri, "experiment": "textrnn"},
-        "train": {"sentiment": {"models": TINY_MODELS}},
+        "train": {"sentiment": {"models": TINY_MODELS, "ensemble": {"members": []}}},
         "tune": {"sentiment": {"models": {name: {"enabled": False} for name in TINY_MODELS}}},
         "evaluate": {"sentiment": {"bootstrap_samples": 200}},
         "embeddings": {"corpus": "none"},   # neither model reads word vectors
@@ -30,13 +31,14 @@ def tiny_override(tracking_uri: str) -> dict:
 
 
 def keep_only_tiny_models(dvc_yaml: Path) -> None:
-    """Drop evaluate_sentiment's deps on models the tiny run does not train."""
+    """Drop evaluate_sentiment's and ensemble_sentiment's deps on models the tiny run does not
+    train (the ensemble, with no members, then only writes its meta.json)."""
     pipeline = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))
-    stage = pipeline["stages"][TARGET]
     others = [f"/{name}/" for name in ("dnn", "simple_rnn", "lstm", "gru", "bilstm")] + [
         f"/{name}.csv" for name in ("dnn", "simple_rnn", "lstm", "gru", "bilstm")]
-    stage["deps"] = [dep for dep in stage["deps"]
-                     if not (isinstance(dep, str) and any(part in dep for part in others))]
+    for stage in (pipeline["stages"][TARGET], pipeline["stages"]["ensemble_sentiment"]):
+        stage["deps"] = [dep for dep in stage["deps"]
+                         if not (isinstance(dep, str) and any(part in dep for part in others))]
     dvc_yaml.write_text(yaml.safe_dump(pipeline, sort_keys=False), encoding="utf-8")
 
 

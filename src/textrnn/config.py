@@ -143,7 +143,7 @@ class TrackingParams(Section):
 
 SentimentModelName = Literal["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm", "gru", "bilstm"]
 CharlmModelName = Literal["simple_rnn", "lstm", "gru"]
-Optimizer = Literal["adam", "rmsprop", "sgd", "adamw"]
+Optimizer = Literal["adam", "lazy_adam", "rmsprop", "sgd", "adamw"]
 Activation = Literal["relu", "tanh", "gelu", "elu", "sigmoid"]
 
 
@@ -185,11 +185,27 @@ class SentimentNeuralParams(FitParams):
     activation: Activation                 # of the dense head
     # how the (masked) sequence becomes one vector: last recurrent state, mean, or max+mean
     pooling: Literal["last", "mean", "max_mean"]
+    # batches per call of the compiled train step: same results, less overhead per batch
+    steps_per_execution: int = Field(ge=1, le=1024)
 
 
 class VectorizerParams(Section):
     max_tokens: int = Field(ge=10)         # vocabulary size, adapted on the training split only
     max_length: int = Field(ge=1)          # longer texts are truncated (tokens)
+
+
+NeuralSentimentName = Literal["dnn", "simple_rnn", "lstm", "gru", "bilstm"]
+
+
+class EnsembleParams(Section):
+    # trained neural models whose probabilities are averaged; [] = no ensemble
+    members: list[NeuralSentimentName]
+
+    @model_validator(mode="after")
+    def _two_or_none(self) -> EnsembleParams:
+        if len(self.members) == 1 or len(set(self.members)) != len(self.members):
+            raise ValueError("members must name two or more different models, or none ([])")
+        return self
 
 
 class SentimentTrainParams(Section):
@@ -202,6 +218,15 @@ class SentimentTrainParams(Section):
     lstm: SentimentNeuralParams
     gru: SentimentNeuralParams
     bilstm: SentimentNeuralParams
+    ensemble: EnsembleParams
+
+    @model_validator(mode="after")
+    def _members_are_trained(self) -> SentimentTrainParams:
+        missing = [m for m in self.ensemble.members if m not in self.models]
+        if missing:
+            raise ValueError(f"ensemble.members {missing} are not in models {self.models}: "
+                             "an ensemble averages trained models only")
+        return self
 
 
 class CharlmNeuralParams(FitParams):
@@ -351,7 +376,11 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], source
             parts.append(f"{key} is missing")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            parts.append(f"{key} = {err['input']!r} is invalid: {msg}")
+            if isinstance(err["input"], dict) and len(repr(err["input"])) > 100:
+                # a rule across the keys of a big section: the message names what matters
+                parts.append(f"{key}: {msg}")
+            else:
+                parts.append(f"{key} = {err['input']!r} is invalid: {msg}")
     return f"{source}: " + "; ".join(parts)
 
 

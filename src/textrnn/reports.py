@@ -15,10 +15,11 @@ def _ci(entry: Mapping[str, Any], metric: str) -> str:
 def sentiment_markdown(
     *, dataset: str, results: Mapping[str, Mapping[str, Any]], champion: str, select_on: str,
     confidence: float, n_test: int, diagnostics: Mapping[str, Mapping[str, float]],
-    images: Mapping[str, str], classes: Sequence[str],
+    images: Mapping[str, str], classes: Sequence[str], ensemble_members: Sequence[str] = (),
 ) -> str:
     """``results[model]``: test metrics with ``ci``, ``mcnemar_vs_champion``, ``accuracy_by_origin``
-    and ``val``; ``images``: caption -> path relative to the report."""
+    and ``val``; ``images``: caption -> path relative to the report; ``ensemble_members``: what
+    the model ``ensemble`` averages."""
     level = f"{confidence:.0%}"
     lines = [
         f"# Sentiment models on {dataset}",
@@ -49,7 +50,9 @@ def sentiment_markdown(
         "McNemar's exact test compares each model with the champion on the same test rows; in "
         "brackets, the rows only that model got right / only the champion got right. With two "
         "classes, precision, recall and F1 are those of the class "
-        f"`{classes[-1] if len(classes) == 2 else 'macro average'}`.",
+        f"`{classes[-1] if len(classes) == 2 else 'macro average'}`."
+        + (f" `ensemble` is the mean of the probabilities of {', '.join(ensemble_members)} "
+           "(nothing trained on top)." if "ensemble" in results and ensemble_members else ""),
         "",
     ]
     origins = sorted({o for entry in results.values() for o in entry["accuracy_by_origin"]})

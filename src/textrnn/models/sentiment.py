@@ -175,9 +175,25 @@ def initialise_embedding(network: keras.Model, kind: str, params: SentimentNeura
 
 
 def end_to_end(vectorizer: layers.TextVectorization, network: keras.Model) -> keras.Model:
-    """Raw strings (batch,) -> probabilities: the vectorizer adapted on train, then the network."""
+    """Raw strings (batch,) -> probabilities: the vectorizer adapted on train, then the network.
+
+    The network goes in as an uncompiled view of its layers: the saved file holds no optimizer
+    state (a third of the size) and loads without the optimizer's class.
+    """
     text = keras.Input(shape=(), dtype="string", name="text")
-    return keras.Model(text, network(vectorizer(text)), name="sentiment")
+    weights_only = keras.Model(network.inputs[0], network.outputs[0], name=network.name)
+    return keras.Model(text, weights_only(vectorizer(text)), name="sentiment")
+
+
+def ensemble(members: dict[str, keras.Model]) -> keras.Model:
+    """Raw strings (batch,) -> the mean of the ``members``' probabilities (end-to-end models).
+
+    One Keras file like any other model: the service and MLflow load it the same way.
+    """
+    text = keras.Input(shape=(), dtype="string", name="text")
+    outputs = [keras.Model(model.inputs[0], model.outputs[0], name=name)(text)
+               for name, model in members.items()]
+    return keras.Model(text, layers.Average(name="mean_probabilities")(outputs), name="ensemble")
 
 
 def predict_keras(model: keras.Model, texts: Sequence[str]) -> np.ndarray:
@@ -211,7 +227,7 @@ class KerasSentiment:
         self.embedding_coverage = initialise_embedding(
             network, self.kind, p, vectorizer.get_vocabulary(), self.embeddings, seed=seed)
         training.compile_model(network, p, loss="sparse_categorical_crossentropy",
-                               metrics=["accuracy"])
+                               metrics=["accuracy"], steps_per_execution=p.steps_per_execution)
         train_ds = bucketed_dataset(vectorize(vectorizer, list(train_texts)),
                                     encode_labels(train_labels, self.classes, "train"),
                                     batch_size=p.batch_size, shuffle=True, seed=seed)

@@ -119,7 +119,7 @@ class SentimentObjective:
                                 n_classes=len(self.classes))
         initialise_embedding(network, self.model, p, vocabulary, self.embeddings, seed=self.seed)
         training.compile_model(network, p, loss="sparse_categorical_crossentropy",
-                               metrics=["accuracy"])
+                               metrics=["accuracy"], steps_per_execution=p.steps_per_execution)
         train_ds = bucketed_dataset(train_ids, train_y, batch_size=p.batch_size, shuffle=True,
                                     seed=self.seed)
         val_ds = bucketed_dataset(val_ids, val_y, batch_size=p.batch_size, shuffle=False,

@@ -1,0 +1,86 @@
+"""ensemble_sentiment: one model that averages the class probabilities of trained neural models.
+
+-> models/sentiment/ensemble/model/    model.keras (raw strings in, like every neural model) and
+                                       meta.json; with train.sentiment.ensemble.members [] only
+                                       meta.json, and evaluate leaves the ensemble out
+Nothing is trained: the members are read from models/sentiment/<member>/model/. Averaging
+models that make different mistakes cuts the variance of any one of them; evaluate scores the
+ensemble like any model and may choose it as champion (on val, never on test).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textrnn import tracking
+from textrnn.config import load_params
+from textrnn.errors import DataError
+from textrnn.handoff import sentiment_split
+from textrnn.io import atomic_dir, write_json
+from textrnn.stage import run
+
+MODEL_DIR = Path("models/sentiment/ensemble/model")
+
+
+def main() -> None:
+    params = load_params("seed", "data", "train", "tracking")
+    members = list(params.train.sentiment.ensemble.members)
+    dataset = params.data.sentiment
+    if not members:
+        with atomic_dir(MODEL_DIR) as tmp:
+            write_json(tmp / "meta.json", {"task": "sentiment", "model": "ensemble",
+                                           "members": [], "dataset": dataset})
+        print("ensemble_sentiment: train.sentiment.ensemble.members is [], no ensemble")
+        return
+
+    import keras
+
+    from textrnn.evaluation import classification_metrics
+    from textrnn.models import sentiment
+
+    loaded = {name: sentiment.load(f"models/sentiment/{name}/model") for name in members}
+    classes = loaded[members[0]].classes
+    for name, model in loaded.items():
+        if model.classes != classes or model.meta.get("dataset") != dataset:
+            raise DataError(f"models/sentiment/{name} was trained on {model.meta.get('dataset')} "
+                            f"classes {model.classes}, {members[0]} on {dataset} {classes}: "
+                            f"run `dvc repro train_sentiment` so that every member is current")
+    networks = {name: keras.saving.load_model(f"models/sentiment/{name}/model/"
+                                              f"{sentiment.KERAS_FILE}", safe_mode=True)
+                for name in members}
+    model = sentiment.ensemble(networks)
+    val = sentiment_split("val")  # never test
+    val_metrics = classification_metrics(
+        sentiment.encode_labels(list(val.label), classes, "val"),
+        sentiment.predict_keras(model, list(val.text)))
+
+    tracking.configure(params.tracking.uri, params.tracking.experiment)
+    import mlflow
+
+    from textrnn import registry
+
+    run_params = {"model": "ensemble", "dataset": dataset, "members": members,
+                  "member_runs": {n: m.meta.get("mlflow_run_id") for n, m in loaded.items()}}
+    with tracking.start_run(run_name="sentiment/ensemble", stage="ensemble_sentiment",
+                            params=run_params, tags={"task": "sentiment", "model": "ensemble"}
+                            ) as mlrun:
+        mlflow.log_metrics({f"val/{k}": v for k, v in val_metrics.items()})
+        with atomic_dir(MODEL_DIR) as tmp:
+            model.save(tmp / sentiment.KERAS_FILE)
+            write_json(tmp / "meta.json", {
+                "task": "sentiment", "model": "ensemble", "members": members,
+                "classes": classes, "dataset": dataset,
+                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "git_commit": tracking.git_info()["git_commit"],
+                "mlflow_run_id": mlrun.info.run_id, "val_metrics": val_metrics,
+                "member_val_accuracy": {n: m.meta.get("val_metrics", {}).get("accuracy")
+                                        for n, m in loaded.items()},
+            })
+        registry.log_model(MODEL_DIR)
+    print(f"ensemble_sentiment: mean of {', '.join(members)}: val accuracy "
+          f"{val_metrics['accuracy']:.4f} -> {MODEL_DIR}")
+
+
+if __name__ == "__main__":
+    run(main)
