@@ -34,8 +34,6 @@ def main() -> None:
         print("ensemble_sentiment: train.sentiment.ensemble.members is [], no ensemble")
         return
 
-    import keras
-
     from textrnn.evaluation import classification_metrics
     from textrnn.models import sentiment
 
@@ -46,10 +44,7 @@ def main() -> None:
             raise DataError(f"models/sentiment/{name} was trained on {model.meta.get('dataset')} "
                             f"classes {model.classes}, {members[0]} on {dataset} {classes}: "
                             f"run `dvc repro train_sentiment` so that every member is current")
-    networks = {name: keras.saving.load_model(f"models/sentiment/{name}/model/"
-                                              f"{sentiment.KERAS_FILE}", safe_mode=True)
-                for name in members}
-    model = sentiment.ensemble(networks)
+    model = sentiment.ensemble({name: m.keras_model for name, m in loaded.items()})
     val = sentiment_split("val")  # never test
     val_metrics = classification_metrics(
         sentiment.encode_labels(list(val.label), classes, "val"),

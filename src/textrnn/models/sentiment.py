@@ -253,8 +253,10 @@ class KerasSentiment:
 class LoadedSentiment:
     """A saved model read back: ``classes`` from meta.json and ``predict_proba`` on raw texts."""
 
-    def __init__(self, predict: Any, classes: list[str], meta: dict[str, Any]):
+    def __init__(self, predict: Any, classes: list[str], meta: dict[str, Any],
+                 keras_model: keras.Model | None = None):
         self._predict, self.classes, self.meta = predict, classes, meta
+        self.keras_model = keras_model   # the end-to-end Keras model; None for scikit-learn
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self._predict(list(texts))
@@ -269,7 +271,8 @@ def load(directory: str | Path) -> LoadedSentiment:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if (directory / KERAS_FILE).is_file():
         model = keras.saving.load_model(directory / KERAS_FILE, safe_mode=True)
-        return LoadedSentiment(functools.partial(predict_keras, model), meta["classes"], meta)
+        return LoadedSentiment(functools.partial(predict_keras, model), meta["classes"], meta,
+                               keras_model=model)
     if (directory / SKOPS_FILE).is_file():
         import skops.io
 
