@@ -73,13 +73,14 @@ def main() -> None:
         rows.append((name, tuned, scores))
     members = list(train_params.ensemble.members)
     if members and all(m in proba for m in members):
-        classes = np.asarray(sorted(set(split["train"].label)))
-        scores = {part: [float(np.mean(classes[np.mean([proba[m][part][i] for m in members],
-                                                       axis=0).argmax(axis=1)]
-                                       == split[part].label.to_numpy()))
-                         for i in range(len(args.seeds))] for part in ("val", "test")}
-        scores["seconds"] = [sum(s["seconds"][i] for n, _, s in rows if n in members)
-                             for i in range(len(args.seeds))]
+        classes = np.asarray(model.classes)   # every model sorts the train labels alike
+        scores = {part: [] for part in ("val", "test", "seconds")}
+        for i in range(len(args.seeds)):
+            for part in ("val", "test"):
+                mean = np.mean([proba[m][part][i] for m in members], axis=0)
+                scores[part].append(float(np.mean(classes[mean.argmax(axis=1)]
+                                                  == split[part].label.to_numpy())))
+            scores["seconds"].append(sum(s["seconds"][i] for n, _, s in rows if n in members))
         rows.append((f"ensemble (mean of {', '.join(members)})", True, scores))
 
     seeds = " ".join(map(str, args.seeds))

@@ -51,12 +51,8 @@ def main() -> None:
     from textrnn.models import sentiment
     from textrnn.reports import sentiment_markdown
 
-    models = {name: sentiment.load(f"models/sentiment/{name}/model") for name in names}
+    models = sentiment.load_all(names)
     classes = models[names[0]].classes
-    for name, model in models.items():
-        if model.classes != classes:
-            raise DataError(f"models/sentiment/{name} was trained on classes {model.classes}, "
-                            f"{names[0]} on {classes}: retrain them on the same split")
     val, test = sentiment_split("val"), sentiment_split("test")
     y_val = sentiment.encode_labels(list(val.label), classes, "val")
     y_test = sentiment.encode_labels(list(test.label), classes, "test")

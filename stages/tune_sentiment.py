@@ -9,13 +9,11 @@ machine (tune.storage must then be a PostgreSQL URL all of them reach) and write
 
 from __future__ import annotations
 
-
 from textrnn.config import load_params
 from textrnn.errors import UserError
-from textrnn.stage import run
 from textrnn.handoff import SENTIMENT_SPLITS, file_digest, sentiment_split
+from textrnn.stage import run
 from textrnn.tuning.runner import TuneJob, searched_values, tune, worker_args
-
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from textrnn.batching import bucketed_dataset, real_token_share
 from textrnn.config import (DummyParams, SentimentNeuralParams, TfidfLogregParams,
                             VectorizerParams)
-from textrnn.errors import UserError
+from textrnn.errors import DataError, UserError
 from textrnn.models import get_builder
 from textrnn.models import sentiment
 from textrnn.seeding import seed_everything
@@ -207,3 +209,42 @@ def test_the_service_loads_what_train_saves_in_a_fresh_process(name, tmp_path):
     assert proc.returncode == 0, proc.stderr[-1500:]
     served = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(served, model.predict_proba(probe), rtol=1e-5, atol=1e-6)
+
+
+def _save(model, folder, dataset="uci"):
+    folder.mkdir(parents=True)
+    model.save(folder)
+    (folder / "meta.json").write_text(json.dumps({"classes": model.classes, "dataset": dataset}))
+
+
+def test_load_all_refuses_models_trained_on_other_classes_or_data(tmp_path):
+    texts, labels = toy_corpus(24, seed=0)
+    three = [label if i % 3 else "neutral" for i, label in enumerate(labels)]
+    for name, rows, dataset in (("a", labels, "uci"), ("b", labels, "uci"), ("c", three, "uci"),
+                                ("d", labels, "imdb")):
+        model = get_builder("sentiment", "dummy")(PARAMS["dummy"], vectorizer=VECTORIZER)
+        model.fit(texts, rows, texts, rows, seed=0, work_dir=tmp_path / "work", verbose=0)
+        _save(model, tmp_path / name / "model", dataset)
+    assert list(sentiment.load_all(["a", "b"], tmp_path)) == ["a", "b"]
+    with pytest.raises(DataError, match=r"/c was trained on uci classes \['negative', 'neutral', "
+                                        r"'positive'\], a on uci \['negative', 'positive'\]"):
+        sentiment.load_all(["a", "c"], tmp_path)
+    with pytest.raises(DataError, match="/d was trained on imdb classes"):
+        sentiment.load_all(["a", "d"], tmp_path)
+
+
+def test_the_ensemble_is_the_mean_of_its_members_and_saves_as_one_file(tmp_path):
+    texts, labels = toy_corpus(32, seed=0)
+    for kind in ("dnn", "gru"):
+        seed_everything(0)
+        model = get_builder("sentiment", kind)(PARAMS[kind], vectorizer=VECTORIZER)
+        model.fit(texts, labels, texts[:16], labels[:16], seed=0, work_dir=tmp_path / kind,
+                  verbose=0)
+        _save(model, tmp_path / kind / "model")
+    members = sentiment.load_all(["dnn", "gru"], tmp_path)
+    combined = sentiment.ensemble({n: m.keras_model for n, m in members.items()})
+    combined.save(tmp_path / "ensemble.keras")
+    probe = ["great film", "", "awful " * 40]
+    expected = np.mean([m.predict_proba(probe) for m in members.values()], axis=0)
+    back = keras.saving.load_model(tmp_path / "ensemble.keras", safe_mode=True)
+    np.testing.assert_allclose(sentiment.predict_keras(back, probe), expected, rtol=1e-5, atol=1e-6)

@@ -284,6 +284,22 @@ def load(directory: str | Path) -> LoadedSentiment:
     raise UserError(f"{directory} holds neither {KERAS_FILE} nor {SKOPS_FILE}")
 
 
+def load_all(names: Sequence[str],
+             root: str | Path = "models/sentiment") -> dict[str, LoadedSentiment]:
+    """``load`` each of ``names`` from ``root/<name>/model``; one clear error when they were not
+    trained on the same classes and dataset (they could not be compared or averaged)."""
+    models = {name: load(Path(root) / name / "model") for name in names}
+    first = names[0]
+    wanted = (models[first].classes, models[first].meta.get("dataset"))
+    for name, model in models.items():
+        found = (model.classes, model.meta.get("dataset"))
+        if found != wanted:
+            raise DataError(f"{root}/{name} was trained on {found[1]} classes {found[0]}, "
+                            f"{first} on {wanted[1]} {wanted[0]}: run `dvc repro train_sentiment` "
+                            "so that every model is trained on the same split")
+    return models
+
+
 NEURAL = ("dnn", "simple_rnn", "lstm", "gru", "bilstm")
 BUILDERS = {
     "dummy": build_dummy,
