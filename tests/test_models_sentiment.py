@@ -169,21 +169,20 @@ def test_bucketed_batches_cover_every_row_once_and_hold_little_padding():
     labels = np.arange(500, dtype="int32")                  # labels identify rows
     ds = bucketed_dataset(ids, labels, batch_size=16, shuffle=True, seed=3)
     assert ds.cardinality().numpy() == 32                   # Keras sees the epoch's length
-    seen, widths, sizes = [], [], []
+    first, widths = [], []                                  # the first epoch's batches
     for batch_ids, batch_labels in ds.as_numpy_iterator():
         # padded to its own longest row, never to zero steps
         assert batch_ids.shape[1] == max(sequence_lengths(batch_ids).max(), 1)
         np.testing.assert_array_equal(batch_ids, ids[batch_labels, :batch_ids.shape[1]])
-        seen.extend(batch_labels.tolist())
+        first.append(batch_labels.tolist())
         widths.append(batch_ids.shape[1])
-        sizes.append(len(batch_labels))
+    seen = [row for batch in first for row in batch]
     assert sorted(seen) == list(range(500))
-    assert sizes == [16] * 31 + [4]                         # only the last batch is short...
+    assert [len(batch) for batch in first] == [16] * 31 + [4]  # only the last is short...
     steps = np.maximum(lengths, 1)                          # an empty text takes one step
     assert steps[seen[-4:]].max() <= np.sort(steps)[3]      # ...and holds the shortest rows
     assert len(set(widths)) > 5                             # batches of many different widths
 
-    first = [seen[i:i + 16] for i in range(0, 500, 16)]
     second = _epochs(ds, 1)[0]
     assert real_token_share(ds) >= 0.9                      # (a third pass)
     assert first != second                                  # each epoch has its own order
