@@ -283,6 +283,43 @@ def test_a_remote_worker_gone_silent_is_failed_and_requeued(tmp_path):
     assert len(finished(trials)) == 4 and not [t for t in trials if not t.state.is_finished()]
 
 
+def test_a_worker_killed_before_its_first_heartbeat_is_failed_after_the_grace_period(tmp_path):
+    # Killed between taking the trial and writing its name or a heartbeat: neither the local
+    # process check nor Optuna's heartbeat check can see it; its age does (grace: 4 x 1 s).
+    url = f"sqlite:///{tmp_path}/s.db"
+    spec = _spec(n_trials=3, pruner="none")
+    storage = make_storage(url, heartbeat_s=1)
+    study = optuna.create_study(study_name=spec.name, storage=storage, direction="minimize")
+    ghost = study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+    log: list = []
+    study = run_trials(spec, _toy_objective(log), storage_url=url, heartbeat_s=1, progress=False,
+                       enqueue_defaults=False)
+    trials = study.get_trials()
+    assert trials[ghost.number].state == TrialState.FAIL
+    assert any(t.user_attrs.get(RETRY_ATTR) == ghost.number for t in finished(trials))
+    assert len(finished(trials)) == 3 and not [t for t in trials if not t.state.is_finished()]
+
+
+def test_a_killed_worker_left_as_a_zombie_counts_as_dead():
+    # A container whose first process reaps nothing keeps a killed worker as a zombie, which
+    # `kill -0` still finds: the resumed study waited on it for ever.
+    from textrnn.tuning.study import _process_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _process_alive(child.pid)
+        child.kill()
+        for _ in range(100):  # until the kernel has made it a zombie (not reaped: no wait())
+            if Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
+                break
+            __import__("time").sleep(0.05)
+        assert not _process_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not _process_alive(child.pid)
+
+
 # ----------------------------------------------------------------------------- handoff to train
 
 

@@ -15,6 +15,7 @@ was killed and resumed.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -157,13 +159,19 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A zombie (killed, not yet reaped) is dead: in a container whose
+    first process reaps nothing, a killed worker stays a zombie for good and ``kill 0`` works."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS), or it just went
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def fail_dead_local_trials(study: optuna.Study, storage: Any) -> int:
@@ -175,23 +183,42 @@ def fail_dead_local_trials(study: optuna.Study, storage: Any) -> int:
         owner_host, _, pid = owner.rpartition(":")
         if owner_host != host or not pid.isdigit() or _process_alive(int(pid)):
             continue
-        trial_id = storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name(study.study_name), trial.number
-        )
-        try:
-            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                requeue(study, trial)
-                failed += 1
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass
+        failed += _fail_and_requeue(study, storage, trial)
     return failed
 
 
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Fail (and, through the storage's callback, re-queue) trials whose heartbeat stopped."""
+def _fail_and_requeue(study: optuna.Study, storage: Any, trial: FrozenTrial) -> bool:
+    """Fail a RUNNING trial whose worker is gone and re-queue its params; False if it finished."""
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), trial.number
+    )
+    try:
+        if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            requeue(study, trial)
+            return True
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass
+    return False
+
+
+def fail_stale_trials(study: optuna.Study, storage: Any) -> None:
+    """Fail (and re-queue) trials whose heartbeat stopped, or that never got one.
+
+    Optuna only looks at trials with a heartbeat. A worker killed between taking a trial and
+    its first beat leaves one without: ``_claim`` beats before it writes the worker's name, so
+    a RUNNING trial with no name that is older than the grace period has no worker.
+    """
     with warnings.catch_warnings():  # heartbeats are 'experimental' since Optuna 2.9
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    grace = storage.grace_period or 2 * storage.heartbeat_interval
+    now = datetime.datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        started = trial.datetime_start
+        if WORKER_ATTR in trial.user_attrs or started is None:
+            continue
+        if (now - started).total_seconds() > grace:
+            _fail_and_requeue(study, storage, trial)
 
 
 def counted_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -248,7 +275,7 @@ def _claim(spec: StudySpec, storage: Any, lock: Callable, *, enqueue_defaults: b
     with lock():
         study = open_study(spec, storage, seed=spec.seed)
         fail_dead_local_trials(study, storage)
-        fail_stale_trials(study)  # other machines' dead workers (heartbeat)
+        fail_stale_trials(study, storage)  # other machines' dead workers (heartbeat)
         trials = study.get_trials(deepcopy=False)
         if enqueue_defaults and not trials and spec.sampler != "grid":
             if spaces.contains(spec.space, spec.defaults):
@@ -265,6 +292,10 @@ def _claim(spec: StudySpec, storage: Any, lock: Callable, *, enqueue_defaults: b
         with warnings.catch_warnings():  # Optuna assumes heartbeats come with study.optimize;
             warnings.filterwarnings("ignore", message="Heartbeat of storage")  # _Heartbeat beats
             trial = study.ask()
+        # First a heartbeat, then the worker's name: a trial killed in between is found dead
+        # by its heartbeat; one killed before either, by having neither (fail_stale_trials).
+        storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(study.study_name), trial.number))
         trial.set_user_attr(WORKER_ATTR, worker_id())
         return study, trial
 
@@ -323,7 +354,7 @@ def run_trials(
 def _others_running(study: optuna.Study, storage: Any, lock: Callable) -> bool:
     with lock():
         fail_dead_local_trials(study, storage)
-        fail_stale_trials(study)
+        fail_stale_trials(study, storage)
         return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
