@@ -49,6 +49,20 @@ def test_mirror_copy_is_validated_and_placed(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["pg2000.txt"]
 
 
+@pytest.mark.parametrize("name,filename", [
+    ("quijote", "pg2000.txt"), ("uci", "sentiment_labelled_sentences.zip"),
+    ("imdb", "aclImdb_v1.tar.gz"),
+])
+def test_an_empty_mirror_file_is_named_as_empty_and_nothing_is_written(tmp_path, name, filename):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / filename).write_bytes(b"")
+    with pytest.raises(DataError) as info:
+        sources.fetch(name, tmp_path / "out", timeout_s=2, retries=0, mirror=str(mirror))
+    assert str(info.value) == f"{filename}: the file is empty (0 bytes), from {mirror / filename}"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_download_is_used_when_the_mirror_lacks_the_file(tmp_path, monkeypatch, http_folder):
     folder, base = http_folder
     write_uci_zip(folder / "uci.zip")

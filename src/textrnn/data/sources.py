@@ -125,6 +125,13 @@ def fetch_custom(location: str, out_dir: Path, *, timeout_s: float, retries: int
             tmp.unlink(missing_ok=True)
 
 
+def _validate(source: Source, path: Path, *, origin: str) -> None:
+    """The source's own checks, after one that names an empty file as such."""
+    if path.stat().st_size == 0:
+        raise DataError(f"{source.filename}: the file is empty (0 bytes), from {origin}")
+    source.validate(path)
+
+
 def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,
           mirror: str | None = None) -> Path:
     """Put dataset ``name``'s raw file into ``out_dir``, from ``mirror`` if it holds it, else upstream.
@@ -144,7 +151,7 @@ def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,
                 shutil.copyfile(candidate, tmp)
                 # A mirror copy that fails validation is an error, not a reason to download:
                 # the user pointed at it on purpose.
-                source.validate(tmp)
+                _validate(source, tmp, origin=str(candidate))
                 os.replace(tmp, final)
                 return final
             tried.append(f"{candidate} (not found; {MIRROR_ENV}={mirror})")
@@ -153,7 +160,7 @@ def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,
             if failure:
                 tried.append(f"{url} ({failure})")
                 continue
-            source.validate(tmp)
+            _validate(source, tmp, origin=url)
             os.replace(tmp, final)
             return final
         hint = "" if mirror else f"; set {MIRROR_ENV} to a folder holding {source.filename}"
