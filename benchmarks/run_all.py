@@ -47,6 +47,17 @@ def noop_repro(targets: list[str]) -> list[dict]:
              "naive": None, "ratio": None, "target": "< 10 s"}]
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def fmt(value, digits: int = 1) -> str:
     if value is None:
         return ""
@@ -67,7 +78,7 @@ def main() -> None:
     rows += run_benchmark("bench_serving.py", ["--seconds", "4" if args.quick else "8"])
     rows += run_benchmark("bench_tune_vs_grid.py", ["--quick"] if args.quick else [])
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
+    print(f"\nmachine: {cpu_model()} ({platform.machine()}), {os.cpu_count()} CPUs, {platform.system()} "
           f"{platform.release()}, Python {platform.python_version()}, load "
           f"{os.getloadavg()[0]:.1f}")
     print("| benchmark | figure | value | unit | naive way | ratio | target |")
