@@ -283,6 +283,7 @@ def test_a_remote_worker_gone_silent_is_failed_and_requeued(tmp_path):
     assert len(finished(trials)) == 4 and not [t for t in trials if not t.state.is_finished()]
 
 
+@pytest.mark.timeout(120)  # the bug this pins made the study wait for ever
 def test_a_worker_killed_before_its_first_heartbeat_is_failed_after_the_grace_period(tmp_path):
     # Killed between taking the trial and writing its name or a heartbeat: neither the local
     # process check nor Optuna's heartbeat check can see it; its age does (grace: 4 x 1 s).
