@@ -61,6 +61,8 @@ def cpu_model() -> str:
 def fmt(value, digits: int = 1) -> str:
     if value is None:
         return ""
+    if isinstance(value, float) and abs(value) < 1:
+        digits = 3  # shares and accuracies: 0.949, not 0.9
     return f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
 
 
