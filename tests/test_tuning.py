@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -267,20 +268,30 @@ def test_a_killed_tune_resumes_the_same_study(tmp_path):
 def test_a_remote_worker_gone_silent_is_failed_and_requeued(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
     spec = _spec(n_trials=4, pruner="none")
-    storage = make_storage(url, heartbeat_s=1)
-    study = optuna.create_study(study_name=spec.name, storage=storage, direction="minimize")
-    ghost = study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+    storage, ghost = _study_with_a_running_trial(url, spec)
     ghost.set_user_attr(WORKER_ATTR, "another-machine:1")
     trial_id = storage.get_trial_id_from_study_id_trial_number(
         storage.get_study_id_from_name(spec.name), ghost.number)
     storage.record_heartbeat(trial_id)  # then nothing more: that machine is gone
-    log: list = []
-    study = run_trials(spec, _toy_objective(log), storage_url=url, heartbeat_s=1, progress=False,
+    _assert_requeued_and_completed(url, spec, ghost.number)
+
+
+def _study_with_a_running_trial(url: str, spec: StudySpec):
+    """A study whose one trial is RUNNING with nobody running it: (storage, that trial)."""
+    storage = make_storage(url, heartbeat_s=1)
+    study = optuna.create_study(study_name=spec.name, storage=storage, direction="minimize")
+    return storage, study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+
+
+def _assert_requeued_and_completed(url: str, spec: StudySpec, ghost: int) -> None:
+    """A worker fails the ghost trial, runs its params again, and uses the budget exactly."""
+    study = run_trials(spec, _toy_objective([]), storage_url=url, heartbeat_s=1, progress=False,
                        enqueue_defaults=False)
     trials = study.get_trials()
-    assert trials[0].state == TrialState.FAIL
-    assert any(t.user_attrs.get(RETRY_ATTR) == 0 for t in finished(trials))
-    assert len(finished(trials)) == 4 and not [t for t in trials if not t.state.is_finished()]
+    assert trials[ghost].state == TrialState.FAIL
+    assert any(t.user_attrs.get(RETRY_ATTR) == ghost for t in finished(trials))
+    assert len(finished(trials)) == spec.budget
+    assert not [t for t in trials if not t.state.is_finished()]
 
 
 @pytest.mark.timeout(120)  # the bug this pins made the study wait for ever
@@ -289,16 +300,8 @@ def test_a_worker_killed_before_its_first_heartbeat_is_failed_after_the_grace_pe
     # process check nor Optuna's heartbeat check can see it; its age does (grace: 4 x 1 s).
     url = f"sqlite:///{tmp_path}/s.db"
     spec = _spec(n_trials=3, pruner="none")
-    storage = make_storage(url, heartbeat_s=1)
-    study = optuna.create_study(study_name=spec.name, storage=storage, direction="minimize")
-    ghost = study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
-    log: list = []
-    study = run_trials(spec, _toy_objective(log), storage_url=url, heartbeat_s=1, progress=False,
-                       enqueue_defaults=False)
-    trials = study.get_trials()
-    assert trials[ghost.number].state == TrialState.FAIL
-    assert any(t.user_attrs.get(RETRY_ATTR) == ghost.number for t in finished(trials))
-    assert len(finished(trials)) == 3 and not [t for t in trials if not t.state.is_finished()]
+    _, ghost = _study_with_a_running_trial(url, spec)
+    _assert_requeued_and_completed(url, spec, ghost.number)
 
 
 def test_a_killed_worker_left_as_a_zombie_counts_as_dead():
@@ -313,7 +316,7 @@ def test_a_killed_worker_left_as_a_zombie_counts_as_dead():
         for _ in range(100):  # until the kernel has made it a zombie (not reaped: no wait())
             if Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
                 break
-            __import__("time").sleep(0.05)
+            time.sleep(0.05)
         assert not _process_alive(child.pid)
     finally:
         child.kill()

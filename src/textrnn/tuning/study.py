@@ -158,6 +158,12 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     log.info("trial %d lost its worker; re-queued with the same params", trial.number)
 
 
+def _trial_id(storage: Any, study: optuna.Study, number: int) -> int:
+    """The storage's id of trial ``number`` of ``study`` (what heartbeats and states key on)."""
+    return storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), number)
+
+
 def _process_alive(pid: int) -> bool:
     """Whether ``pid`` runs. A zombie (killed, not yet reaped) is dead: in a container whose
     first process reaps nothing, a killed worker stays a zombie for good and ``kill 0`` works."""
@@ -189,9 +195,7 @@ def fail_dead_local_trials(study: optuna.Study, storage: Any) -> int:
 
 def _fail_and_requeue(study: optuna.Study, storage: Any, trial: FrozenTrial) -> bool:
     """Fail a RUNNING trial whose worker is gone and re-queue its params; False if it finished."""
-    trial_id = storage.get_trial_id_from_study_id_trial_number(
-        storage.get_study_id_from_name(study.study_name), trial.number
-    )
+    trial_id = _trial_id(storage, study, trial.number)
     try:
         if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
             requeue(study, trial)
@@ -294,8 +298,7 @@ def _claim(spec: StudySpec, storage: Any, lock: Callable, *, enqueue_defaults: b
             trial = study.ask()
         # First a heartbeat, then the worker's name: a trial killed in between is found dead
         # by its heartbeat; one killed before either, by having neither (fail_stale_trials).
-        storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name(study.study_name), trial.number))
+        storage.record_heartbeat(_trial_id(storage, study, trial.number))
         trial.set_user_attr(WORKER_ATTR, worker_id())
         return study, trial
 
@@ -360,9 +363,7 @@ def _others_running(study: optuna.Study, storage: Any, lock: Callable) -> bool:
 
 def _run_one(spec: StudySpec, study: optuna.Study, trial: Trial, objective: Objective,
              storage: Any, heartbeat_s: int, trial_context: Callable | None) -> FrozenTrial:
-    trial_id = storage.get_trial_id_from_study_id_trial_number(
-        storage.get_study_id_from_name(study.study_name), trial.number
-    )
+    trial_id = _trial_id(storage, study, trial.number)
     context = trial_context(trial) if trial_context else contextlib.nullcontext()
     with _Heartbeat(storage, trial_id, heartbeat_s), context:
         try:
