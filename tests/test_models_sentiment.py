@@ -8,12 +8,14 @@ import keras
 import numpy as np
 import pytest
 
+from textrnn import training
 from textrnn.batching import bucketed_dataset, real_token_share
 from textrnn.config import (DummyParams, SentimentNeuralParams, TfidfLogregParams,
                             VectorizerParams)
 from textrnn.errors import DataError, UserError
 from textrnn.models import get_builder
 from textrnn.models import sentiment
+from textrnn.models.layers import RowEmbedding
 from textrnn.seeding import seed_everything
 from textrnn.text import make_vectorizer, sequence_lengths, vectorize
 
@@ -284,3 +286,66 @@ def test_the_ensemble_is_the_mean_of_its_members_and_saves_as_one_file(tmp_path)
     expected = np.mean([m.predict_proba(probe) for m in members.values()], axis=0)
     back = keras.saving.load_model(tmp_path / "ensemble.keras", safe_mode=True)
     np.testing.assert_allclose(sentiment.predict_keras(back, probe), expected, rtol=1e-5, atol=1e-6)
+
+
+def _twin_networks(kind: str = "lstm") -> tuple[keras.Model, keras.Model]:
+    """The default network twice, the second with keras.layers.Embedding, same initial weights."""
+    seed_everything(3)
+    ours = sentiment.build_network(kind, neural_params(dropout=0.0), vocab_size=50, n_classes=2)
+
+    def keras_embedding(layer):
+        if isinstance(layer, RowEmbedding):
+            return keras.layers.Embedding.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    theirs = keras.models.clone_model(ours, clone_function=keras_embedding)
+    theirs.set_weights(ours.get_weights())
+    return ours, theirs
+
+
+def test_the_embedding_reads_only_the_batch_rows_and_never_the_whole_table():
+    """Keras' Embedding reads the whole table (a 12 MB copy per batch once lazy_adam has made a
+    sparse write); ours must gather the rows from the variable itself."""
+    import tensorflow as tf
+
+    ours, theirs = _twin_networks()
+
+    def op_types(network):
+        layer = network.get_layer("embedding")
+        fn = tf.function(layer.call, autograph=False).get_concrete_function(
+            tf.TensorSpec([None, None], tf.int32))
+        return {op.type for op in fn.graph.get_operations()}
+
+    assert "ResourceGather" in op_types(ours)
+    assert "ReadVariableOp" not in op_types(ours)
+    assert "ReadVariableOp" in op_types(theirs)       # the copy this layer avoids
+
+
+def test_the_row_embedding_trains_exactly_like_keras_embedding():
+    """Same outputs, mask, gradients and weights after lazy_adam steps: a faster read, not
+    another model (the committed metrics did not move when the layer came in)."""
+    ours, theirs = _twin_networks()
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 50, size=(64, 7)).astype("int32")
+    ids[::3, 4:] = 0                                  # padded rows: the mask must agree too
+    labels = rng.integers(0, 2, size=64).astype("int32")
+    np.testing.assert_array_equal(ours.get_layer("embedding").compute_mask(ids).numpy(),
+                                  theirs.get_layer("embedding").compute_mask(ids).numpy())
+    np.testing.assert_array_equal(ours.predict(ids, verbose=0), theirs.predict(ids, verbose=0))
+    for network in (ours, theirs):
+        seed_everything(5)
+        training.compile_model(network, neural_params(), loss="sparse_categorical_crossentropy",
+                               steps_per_execution=2)
+        network.fit(ids, labels, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_model_with_the_row_embedding_saves_and_loads_in_safe_mode(tmp_path):
+    ours, _ = _twin_networks("gru")
+    path = tmp_path / "net.keras"
+    ours.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded.get_layer("embedding"), RowEmbedding)
+    ids = np.array([[3, 4, 0, 0], [5, 6, 7, 8]], dtype="int32")
+    np.testing.assert_array_equal(loaded.predict(ids, verbose=0), ours.predict(ids, verbose=0))

@@ -1,7 +1,8 @@
 """Layers shared by the model builders of every task.
 
 :func:`recurrent_layer` is the one place that maps a model name to a recurrent layer, so the
-builders never differ by one layer class. :class:`MaskedMaxMeanPooling` pools a masked sequence.
+builders never differ by one layer class. :class:`MaskedMaxMeanPooling` pools a masked sequence;
+:class:`RowEmbedding` is an embedding whose lookup reads only the batch's rows.
 Custom layers are registered, so ``keras.saving.load_model(path, safe_mode=True)`` loads them
 once this module is imported (``import textrnn.models`` does it).
 """
@@ -95,3 +96,24 @@ class MaskedMaxMeanPooling(layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], 2 * input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class RowEmbedding(layers.Embedding):
+    """``keras.layers.Embedding`` that reads only the rows a batch uses.
+
+    Keras' layer reads the whole table and gathers from that copy. Once a sparse update has
+    touched the table (``lazy_adam`` writes only the used rows), TensorFlow copies it on every
+    dense read: 12 MB per batch for the UCI vocabulary with its word vectors (30,654 x 100), about
+    0.75 ms of a 5 ms LSTM step. Here the lookup is one ``ResourceGather`` of the batch's rows:
+    the same values and gradients, no copy (``tests/test_models_sentiment.py`` checks both;
+    ``benchmarks/bench_embedding.py`` measures an epoch). Ids must lie in ``[0, input_dim)``.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        table = getattr(self.embeddings, "value", None)
+        if not hasattr(table, "sparse_read"):           # not a TensorFlow resource variable
+            return super().call(inputs)
+        if keras.backend.standardize_dtype(inputs.dtype) not in ("int32", "int64"):
+            inputs = ops.cast(inputs, "int32")
+        return ops.cast(table.sparse_read(inputs), self.compute_dtype)

@@ -22,7 +22,7 @@ from textrnn import training
 from textrnn.batching import bucketed_dataset
 from textrnn.config import DummyParams, SentimentNeuralParams, TfidfLogregParams, VectorizerParams
 from textrnn.errors import DataError, UserError
-from textrnn.models.layers import MaskedMaxMeanPooling, recurrent_stack
+from textrnn.models.layers import MaskedMaxMeanPooling, RowEmbedding, recurrent_stack
 from textrnn.text import make_vectorizer, vectorize
 
 KERAS_FILE = "model.keras"
@@ -123,8 +123,8 @@ def build_network(kind: str, params: SentimentNeuralParams, *, vocab_size: int,
                         "use 'mean' or 'max_mean'")
     l2 = keras.regularizers.L2(params.l2) if params.l2 > 0 else None
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = layers.Embedding(vocab_size, params.embedding_dim, mask_zero=True,
-                         embeddings_regularizer=l2, name="embedding")(ids)  # (batch, time, emb)
+    x = RowEmbedding(vocab_size, params.embedding_dim, mask_zero=True,
+                     embeddings_regularizer=l2, name="embedding")(ids)  # (batch, time, emb)
     x = layers.Dropout(params.dropout, noise_shape=(None, 1, params.embedding_dim))(x)
     if kind == "dnn":
         for index in range(params.layers):
