@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -29,60 +28,33 @@ def main() -> None:
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
 
-    import keras
     import numpy as np
-    import pandas as pd
+    from uci_training import take_turns, training_split
 
     from textrnn.batching import bucketed_dataset, padded_dataset, real_token_share
-    from textrnn.config import load_params
-    from textrnn.models.sentiment import build_network, encode_labels
+    from textrnn.models.sentiment import build_network
     from textrnn.seeding import seed_everything
-    from textrnn.text import make_vectorizer, sequence_lengths, vectorize
+    from textrnn.text import sequence_lengths
     from textrnn.training import compile_model
 
-    params = load_params("seed", "data", "train")
-    model_params = getattr(params.train.sentiment, args.model)
-    vectorizer_params = params.train.sentiment.vectorizer[params.data.sentiment]
-    train = pd.read_parquet("data/split/sentiment/train.parquet")
-    classes = sorted(set(train.label))
-    vectorizer = make_vectorizer(list(train.text), max_tokens=vectorizer_params.max_tokens,
-                                 max_length=vectorizer_params.max_length)
-    ids = vectorize(vectorizer, list(train.text))
-    ids = ids[:, :sequence_lengths(ids).max()]              # pad to the longest sentence only
-    labels = encode_labels(list(train.label), classes, "train")
+    split = training_split(args.model)
+    ids, labels, model_params = split.ids, split.labels, split.model_params
     batch = model_params.batch_size
     pipelines = {
-        "padded": padded_dataset(ids, labels, batch_size=batch, shuffle=True, seed=params.seed),
-        "bucketed": bucketed_dataset(ids, labels, batch_size=batch, shuffle=True, seed=params.seed),
+        "padded": padded_dataset(ids, labels, batch_size=batch, shuffle=True, seed=split.seed),
+        "bucketed": bucketed_dataset(ids, labels, batch_size=batch, shuffle=True, seed=split.seed),
     }
-
-    class EpochTimer(keras.callbacks.Callback):
-        """Times the epoch itself (batches and the dataset's iterator), not fit()'s set-up."""
-
-        def __init__(self, seconds: list[float]):
-            super().__init__()
-            self.seconds = seconds
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
-
-    print(f"{args.model} on {params.data.sentiment} train: {len(ids)} texts, batch {batch}, "
+    print(f"{args.model} on {split.dataset} train: {len(ids)} texts, batch {batch}, "
           f"longest {ids.shape[1]} tokens, mean {sequence_lengths(ids).mean():.1f}")
-    networks, seconds = {}, {name: [] for name in pipelines}
+    sides = {}
     for name, ds in pipelines.items():
-        seed_everything(params.seed)
-        network = build_network(args.model, model_params, vocab_size=vectorizer.vocabulary_size(),
-                                n_classes=len(classes))
+        seed_everything(split.seed)
+        network = build_network(args.model, model_params, vocab_size=split.vocabulary_size,
+                                n_classes=len(split.classes))
         compile_model(network, model_params, loss="sparse_categorical_crossentropy",
                       steps_per_execution=model_params.steps_per_execution)
-        network.fit(ds, epochs=1, verbose=0)          # tracing: not timed
-        networks[name] = network
-    for _ in range(args.epochs):                      # take turns: the same machine for both
-        for name, ds in pipelines.items():
-            networks[name].fit(ds, epochs=1, verbose=0, callbacks=[EpochTimer(seconds[name])])
+        sides[name] = (network, ds)
+    seconds = take_turns(sides, args.epochs)
     rates, shares = {}, {}
     for name, ds in pipelines.items():
         epoch_s = float(np.median(seconds[name]))

@@ -8,14 +8,13 @@ models/embeddings (`dvc repro embed`). The vocabulary is the train stage's: the 
 words plus, with ``vocabulary_from_vectors``, the vectors' words (UCI: 30,654 rows). Both networks
 are the default one of params.yaml, trained on the same bucketed batches; they differ only in the
 embedding layer (RowEmbedding vs ``keras.layers.Embedding``). After one untimed epoch each, they
-take turns, one one-epoch ``fit`` each, ``--epochs`` times; the figure is the median of each.
+take turns, one epoch each, ``--epochs`` times; the figure is the median epoch of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,65 +31,49 @@ def main() -> None:
 
     import keras
     import numpy as np
-    import pandas as pd
+    from uci_training import take_turns, training_split
 
     from textrnn.batching import bucketed_dataset
-    from textrnn.config import load_params
-    from textrnn.embeddings import for_model
     from textrnn.models.layers import RowEmbedding
-    from textrnn.models.sentiment import build_network, encode_labels, extra_words
+    from textrnn.models.sentiment import build_network
     from textrnn.seeding import seed_everything
-    from textrnn.text import make_vectorizer, vectorize
     from textrnn.training import compile_model
 
-    params = load_params("seed", "data", "train")
-    model_params = getattr(params.train.sentiment, args.model)
-    vectorizer_params = params.train.sentiment.vectorizer[params.data.sentiment]
-    vectors = for_model(model_params, f"train.sentiment.{args.model}")
-    train = pd.read_parquet("data/split/sentiment/train.parquet")
-    classes = sorted(set(train.label))
-    vectorizer = make_vectorizer(list(train.text), max_tokens=vectorizer_params.max_tokens,
-                                 max_length=vectorizer_params.max_length,
-                                 extra_words=extra_words(model_params, vectors))
-    ds = bucketed_dataset(vectorize(vectorizer, list(train.text)),
-                          encode_labels(list(train.label), classes, "train"),
-                          batch_size=model_params.batch_size, shuffle=True, seed=params.seed)
+    split = training_split(args.model, vector_words=True)
+    model_params = split.model_params
+    ds = bucketed_dataset(split.ids, split.labels, batch_size=model_params.batch_size, shuffle=True,
+                          seed=split.seed)
 
     def keras_embedding(layer):
         if isinstance(layer, RowEmbedding):
             return keras.layers.Embedding.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
-    print(f"{args.model} on {params.data.sentiment} train: {len(train)} texts, vocabulary "
-          f"{vectorizer.vocabulary_size():,} x {model_params.embedding_dim}, "
+    print(f"{args.model} on {split.dataset} train: {len(split.ids)} texts, vocabulary "
+          f"{split.vocabulary_size:,} x {model_params.embedding_dim}, "
           f"batch {model_params.batch_size}, optimizer {model_params.optimizer}")
-    networks, seconds = {}, {}
+    sides = {}
     for name in ("rows only", "keras"):
-        seed_everything(params.seed)
-        network = build_network(args.model, model_params, vocab_size=vectorizer.vocabulary_size(),
-                                n_classes=len(classes))
+        seed_everything(split.seed)
+        network = build_network(args.model, model_params, vocab_size=split.vocabulary_size,
+                                n_classes=len(split.classes))
         if name == "keras":
             network = keras.models.clone_model(network, clone_function=keras_embedding)
         compile_model(network, model_params, loss="sparse_categorical_crossentropy",
                       steps_per_execution=model_params.steps_per_execution)
-        network.fit(ds, epochs=1, verbose=0)          # tracing: not timed
-        networks[name], seconds[name] = network, []
-    for _ in range(args.epochs):                      # take turns: the same machine for both
-        for name, network in networks.items():
-            start = time.perf_counter()
-            network.fit(ds, epochs=1, verbose=0)
-            seconds[name].append(time.perf_counter() - start)
+        sides[name] = (network, ds)
+    seconds = take_turns(sides, args.epochs)
     rates = {}
-    for name in networks:
+    for name in sides:
         epoch_s = float(np.median(seconds[name]))
-        rates[name] = len(train) / epoch_s
+        rates[name] = len(split.ids) / epoch_s
         print(f"{name:>9}: {epoch_s:6.3f} s/epoch (median of {args.epochs}; "
               f"{min(seconds[name]):.3f}-{max(seconds[name]):.3f})  {rates[name]:8.0f} samples/s")
     ratio = rates["rows only"] / rates["keras"]
     print(f"speed-up rows-only read / keras.layers.Embedding: {ratio:.2f}x")
     emit([{"benchmark": "training throughput",
            "what": f"{args.model} samples/s, embedding reads the batch's rows "
-                   f"({vectorizer.vocabulary_size():,}-word vocabulary)",
+                   f"({split.vocabulary_size:,}-word vocabulary)",
            "value": rates["rows only"], "unit": "samples/s", "naive": rates["keras"],
            "ratio": ratio, "target": "(no target; naive: keras.layers.Embedding)"}])
 

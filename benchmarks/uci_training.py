@@ -1,0 +1,82 @@
+"""What the training benchmarks share: the UCI training split as the train stage sees it, and
+epochs timed in turns.
+
+bench_bucketing.py and bench_embedding.py each compare two ways of training the same default
+network of params.yaml; both read the split here and time their two sides with :func:`take_turns`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class TrainingSplit:
+    seed: int
+    dataset: str                   # data.sentiment, e.g. "uci"
+    model_params: Any              # train.sentiment.<model>
+    ids: Any                       # (n, longest) token ids, post-padded
+    labels: Any                    # (n,) class indices
+    classes: list[str]
+    vocabulary_size: int
+
+
+def training_split(model: str, *, vector_words: bool = False) -> TrainingSplit:
+    """data/split/sentiment/train.parquet vectorized with train.sentiment.vectorizer's params.
+
+    ``vector_words``: the vocabulary also holds the word vectors' words, as the train stage's does
+    when the model starts from them (needs models/embeddings); otherwise the split's words only.
+    Rows are padded to the longest one of the split.
+    """
+    import pandas as pd
+
+    from textrnn.config import load_params
+    from textrnn.embeddings import for_model
+    from textrnn.models.sentiment import encode_labels, extra_words
+    from textrnn.text import make_vectorizer, sequence_lengths, vectorize
+
+    params = load_params("seed", "data", "train")
+    model_params = getattr(params.train.sentiment, model)
+    vectorizer_params = params.train.sentiment.vectorizer[params.data.sentiment]
+    vectors = for_model(model_params, f"train.sentiment.{model}") if vector_words else None
+    train = pd.read_parquet("data/split/sentiment/train.parquet")
+    classes = sorted(set(train.label))
+    vectorizer = make_vectorizer(list(train.text), max_tokens=vectorizer_params.max_tokens,
+                                 max_length=vectorizer_params.max_length,
+                                 extra_words=extra_words(model_params, vectors))
+    ids = vectorize(vectorizer, list(train.text))
+    return TrainingSplit(seed=params.seed, dataset=params.data.sentiment, model_params=model_params,
+                         ids=ids[:, :sequence_lengths(ids).max()],
+                         labels=encode_labels(list(train.label), classes, "train"),
+                         classes=classes, vocabulary_size=vectorizer.vocabulary_size())
+
+
+def take_turns(sides: dict[str, tuple[Any, Any]], epochs: int) -> dict[str, list[float]]:
+    """``{name: (compiled network, dataset)}`` -> seconds of each timed epoch, per name.
+
+    One untimed epoch each first (tracing), then one epoch each in turn, ``epochs`` times, so
+    that a slow moment of a shared machine hits every side alike. An epoch is timed from its
+    start to its end (its batches and the dataset's iterator), not fit()'s set-up.
+    """
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self, seconds: list[float]):
+            super().__init__()
+            self.seconds = seconds
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+
+    for network, ds in sides.values():
+        network.fit(ds, epochs=1, verbose=0)
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(epochs):
+        for name, (network, ds) in sides.items():
+            network.fit(ds, epochs=1, verbose=0, callbacks=[EpochTimer(seconds[name])])
+    return seconds
