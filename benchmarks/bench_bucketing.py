@@ -1,12 +1,15 @@
 """LSTM epoch time on the UCI training split: length-bucketed batches vs padding to the longest.
 
-    .venv/bin/python benchmarks/bench_bucketing.py [--epochs 8] [--model lstm]
+    .venv/bin/python benchmarks/bench_bucketing.py [--epochs 8] [--model lstm] [--params trained]
 
-Needs data/split/sentiment/train.parquet (`dvc repro split@sentiment`). Uses the model's params
-from params.yaml (train.sentiment.<model>: optimizer, steps_per_execution, batch size, ...) and
-the vectorizer of the selected dataset. Each pipeline trains the same fresh network; after one
-untimed epoch each (tracing), the two take turns, one epoch each, ``--epochs`` times, so that a
-slow moment of a shared machine hits both alike. The figure is the median epoch of each. Prints
+Needs data/split/sentiment/train.parquet (`dvc repro split@sentiment`). ``--params trained`` (the
+default) times the network the train stage fits: params.yaml's train.sentiment.<model> with the
+tune stage's models/sentiment/<model>/best_params.json laid over it (the UCI LSTM: 128 units
+instead of 64), and the train stage's vocabulary (with the word vectors' words; needs
+models/embeddings). ``--params defaults`` times params.yaml's own params on the split's words.
+Either way the vectorizer is the selected dataset's. Each pipeline trains the same fresh
+network; after one untimed epoch each (tracing), the two take turns, one epoch each, ``--epochs``
+times, so that a slow moment of a shared machine hits both alike. The figure is the median epoch of each. Prints
 samples/s, the speed-up and the share of computed timesteps that hold real tokens.
 """
 
@@ -24,6 +27,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=8, help="timed epochs per pipeline")
     parser.add_argument("--model", default="lstm", help="a recurrent sentiment model name")
+    parser.add_argument("--params", choices=("trained", "defaults"), default="trained",
+                        help="trained: the train stage's network (tuned params, its vocabulary); "
+                             "defaults: params.yaml's params alone")
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
@@ -37,15 +43,19 @@ def main() -> None:
     from textrnn.text import sequence_lengths
     from textrnn.training import compile_model
 
-    split = training_split(args.model)
+    trained = args.params == "trained"
+    split = training_split(args.model, vector_words=trained, tuned=trained)
     ids, labels, model_params = split.ids, split.labels, split.model_params
+    network_name = (f"{args.model} {model_params.units} units, "
+                    + ("tuned" if split.tuned else "params.yaml"))
     batch = model_params.batch_size
     pipelines = {
         "padded": padded_dataset(ids, labels, batch_size=batch, shuffle=True, seed=split.seed),
         "bucketed": bucketed_dataset(ids, labels, batch_size=batch, shuffle=True, seed=split.seed),
     }
-    print(f"{args.model} on {split.dataset} train: {len(ids)} texts, batch {batch}, "
-          f"longest {ids.shape[1]} tokens, mean {sequence_lengths(ids).mean():.1f}")
+    print(f"{network_name} on {split.dataset} train: {len(ids)} texts, batch {batch}, "
+          f"vocabulary {split.vocabulary_size:,}, longest {ids.shape[1]} tokens, "
+          f"mean {sequence_lengths(ids).mean():.1f}")
     sides = {}
     for name, ds in pipelines.items():
         seed_everything(split.seed)
@@ -65,10 +75,10 @@ def main() -> None:
               f"real-token share {shares[name]:.3f}")
     ratio = rates["bucketed"] / rates["padded"]
     print(f"speed-up bucketed / padded: {ratio:.2f}x")
-    emit([{"benchmark": "training throughput", "what": f"{args.model} samples/s, bucketed",
+    emit([{"benchmark": "training throughput", "what": f"{network_name}: samples/s, bucketed",
            "value": rates["bucketed"], "unit": "samples/s", "naive": rates["padded"],
            "ratio": ratio, "target": ">= 4x padding to the longest"},
-          {"benchmark": "training throughput", "what": "real-token share, bucketed",
+          {"benchmark": "training throughput", "what": f"{network_name}: real-token share, bucketed",
            "value": shares["bucketed"], "unit": "", "naive": shares["padded"], "ratio": None,
            "target": ">= 0.9"}])
 

@@ -75,7 +75,9 @@ def main() -> None:
                              "e.g. evaluate_sentiment when only the sentiment half has run")
     args = parser.parse_args()
     rows = noop_repro(args.repro_target)
-    rows += run_benchmark("bench_bucketing.py", ["--epochs", "3" if args.quick else "8"])
+    for network in ("trained", "defaults"):
+        rows += run_benchmark("bench_bucketing.py",
+                              ["--epochs", "3" if args.quick else "8", "--params", network])
     rows += run_benchmark("bench_embedding.py", ["--epochs", "3" if args.quick else "8"])
     rows += run_benchmark("bench_generation.py", [])
     rows += run_benchmark("bench_serving.py", ["--seconds", "4" if args.quick else "8"])

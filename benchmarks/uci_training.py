@@ -1,8 +1,9 @@
 """What the training benchmarks share: the UCI training split as the train stage sees it, and
 epochs timed in turns.
 
-bench_bucketing.py and bench_embedding.py each compare two ways of training the same default
-network of params.yaml; both read the split here and time their two sides with :func:`take_turns`.
+bench_bucketing.py and bench_embedding.py each compare two ways of training the same network
+(params.yaml's, or the train stage's with its tuned params); both read the split here and time
+their two sides with :func:`take_turns`.
 """
 
 from __future__ import annotations
@@ -21,24 +22,33 @@ class TrainingSplit:
     labels: Any                    # (n,) class indices
     classes: list[str]
     vocabulary_size: int
+    tuned: bool = False            # model_params has best_params.json's params laid over
 
 
-def training_split(model: str, *, vector_words: bool = False) -> TrainingSplit:
+def training_split(model: str, *, vector_words: bool = False, tuned: bool = False) -> TrainingSplit:
     """data/split/sentiment/train.parquet vectorized with train.sentiment.vectorizer's params.
 
     ``vector_words``: the vocabulary also holds the word vectors' words, as the train stage's does
     when the model starts from them (needs models/embeddings); otherwise the split's words only.
-    Rows are padded to the longest one of the split.
+    ``tuned``: the model's params are the train stage's, models/sentiment/<model>/best_params.json
+    (written by the tune stage) laid over params.yaml's, when that file exists; otherwise
+    params.yaml's alone. Rows are padded to the longest one of the split.
     """
+    from pathlib import Path
+
     import pandas as pd
 
     from textrnn.config import load_params
     from textrnn.embeddings import for_model
+    from textrnn.handoff import tuned_params
     from textrnn.models.sentiment import encode_labels, extra_words
     from textrnn.text import make_vectorizer, sequence_lengths, vectorize
 
     params = load_params("seed", "data", "train")
-    model_params = getattr(params.train.sentiment, model)
+    model_params, was_tuned = getattr(params.train.sentiment, model), False
+    if tuned:
+        model_params, was_tuned = tuned_params(model_params,
+                                               Path(f"models/sentiment/{model}/best_params.json"))
     vectorizer_params = params.train.sentiment.vectorizer[params.data.sentiment]
     vectors = for_model(model_params, f"train.sentiment.{model}") if vector_words else None
     train = pd.read_parquet("data/split/sentiment/train.parquet")
@@ -50,7 +60,8 @@ def training_split(model: str, *, vector_words: bool = False) -> TrainingSplit:
     return TrainingSplit(seed=params.seed, dataset=params.data.sentiment, model_params=model_params,
                          ids=ids[:, :sequence_lengths(ids).max()],
                          labels=encode_labels(list(train.label), classes, "train"),
-                         classes=classes, vocabulary_size=vectorizer.vocabulary_size())
+                         classes=classes, vocabulary_size=vectorizer.vocabulary_size(),
+                         tuned=was_tuned)
 
 
 def take_turns(sides: dict[str, tuple[Any, Any]], epochs: int) -> dict[str, list[float]]:
