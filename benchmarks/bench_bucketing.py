@@ -9,8 +9,9 @@ instead of 64), and the train stage's vocabulary (with the word vectors' words; 
 models/embeddings). ``--params defaults`` times params.yaml's own params on the split's words.
 Either way the vectorizer is the selected dataset's. Each pipeline trains the same fresh
 network; after one untimed epoch each (tracing), the two take turns, one epoch each, ``--epochs``
-times, so that a slow moment of a shared machine hits both alike. The figure is the median epoch of each. Prints
-samples/s, the speed-up and the share of computed timesteps that hold real tokens.
+times, so that a slow moment of a shared machine hits both alike. The figure is the median epoch
+of each. Prints samples/s, the speed-up and the share of computed timesteps that hold real
+tokens.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def main() -> None:
     emit([{"benchmark": "training throughput", "what": f"{network_name}: samples/s, bucketed",
            "value": rates["bucketed"], "unit": "samples/s", "naive": rates["padded"],
            "ratio": ratio, "target": ">= 4x padding to the longest"},
-          {"benchmark": "training throughput", "what": f"{network_name}: real-token share, bucketed",
+          {"benchmark": "training throughput",
+           "what": f"{network_name}: real-token share, bucketed",
            "value": shares["bucketed"], "unit": "", "naive": shares["padded"], "ratio": None,
            "target": ">= 0.9"}])
 
