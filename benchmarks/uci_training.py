@@ -34,21 +34,18 @@ def training_split(model: str, *, vector_words: bool = False, tuned: bool = Fals
     (written by the tune stage) laid over params.yaml's, when that file exists; otherwise
     params.yaml's alone. Rows are padded to the longest one of the split.
     """
-    from pathlib import Path
-
     import pandas as pd
 
     from textrnn.config import load_params
     from textrnn.embeddings import for_model
-    from textrnn.handoff import tuned_params
+    from textrnn.handoff import best_params_path, tuned_params
     from textrnn.models.sentiment import encode_labels, extra_words
     from textrnn.text import make_vectorizer, sequence_lengths, vectorize
 
     params = load_params("seed", "data", "train")
     model_params, was_tuned = getattr(params.train.sentiment, model), False
     if tuned:
-        model_params, was_tuned = tuned_params(model_params,
-                                               Path(f"models/sentiment/{model}/best_params.json"))
+        model_params, was_tuned = tuned_params(model_params, best_params_path("sentiment", model))
     vectorizer_params = params.train.sentiment.vectorizer[params.data.sentiment]
     vectors = for_model(model_params, f"train.sentiment.{model}") if vector_words else None
     train = pd.read_parquet("data/split/sentiment/train.parquet")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from textrnn import tracking
 from textrnn.config import load_params
-from textrnn.handoff import charlm_split, tuned_params, write_history
+from textrnn.handoff import best_params_path, charlm_split, tuned_params, write_history
 from textrnn.io import atomic_dir
 from textrnn.stage import model_from_argv, run
 
@@ -30,7 +30,7 @@ def main() -> None:
     train_params = params.train.charlm
     name = model_from_argv(sys.argv, "train_charlm", "charlm", list(train_params.models))
     model_params, tuned = tuned_params(getattr(train_params, name),
-                                       Path(f"models/charlm/{name}/best_params.json"))
+                                       best_params_path("charlm", name))
     train_text, val_text = charlm_split("train"), charlm_split("val")   # never test
 
     import mlflow

@@ -17,8 +17,8 @@ from textrnn import tracking
 from textrnn.config import SentimentTrainParams, load_params
 from textrnn.embeddings import for_model
 from textrnn.errors import ParamsError
-from textrnn.handoff import (SENTIMENT_SPLITS, file_digest, sentiment_split, tuned_params,
-                             write_history)
+from textrnn.handoff import (SENTIMENT_SPLITS, best_params_path, file_digest, sentiment_split,
+                             tuned_params, write_history)
 from textrnn.io import atomic_dir, write_json
 from textrnn.stage import model_from_argv, run
 
@@ -34,7 +34,7 @@ def main() -> None:
         raise ParamsError(f"params.yaml: train.sentiment.vectorizer.{dataset} is missing")
     vectorizer = train_params.vectorizer[dataset]
     model_params, tuned = tuned_params(getattr(train_params, name),
-                                       Path(f"models/sentiment/{name}/best_params.json"))
+                                       best_params_path("sentiment", name))
     train, val = sentiment_split("train"), sentiment_split("val")  # never test
     word_vectors = for_model(model_params, f"train.sentiment.{name}")
 

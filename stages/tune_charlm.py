@@ -13,7 +13,7 @@ from __future__ import annotations
 from textrnn.config import load_params
 from textrnn.errors import UserError
 from textrnn.stage import run
-from textrnn.handoff import CHARLM_SPLITS, charlm_split, file_digest
+from textrnn.handoff import CHARLM_SPLITS, best_params_path, charlm_split, file_digest
 from textrnn.tuning.runner import TuneJob, searched_values, tune, worker_args
 
 
@@ -41,7 +41,7 @@ def main() -> None:
     )  # never the test split
     tune(job, objective, tracking_params=params.tracking,
          max_epochs=objective.max_epochs(searched_values(job.settings, "epochs")),
-         best_params_path=None if args.worker else f"models/charlm/{args.model}/best_params.json",
+         best_params_path=None if args.worker else best_params_path("charlm", args.model),
          plots_dir=None if args.worker else f"plots/tune/charlm/{args.model}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from textrnn.config import load_params
 from textrnn.errors import UserError
-from textrnn.handoff import SENTIMENT_SPLITS, file_digest, sentiment_split
+from textrnn.handoff import SENTIMENT_SPLITS, best_params_path, file_digest, sentiment_split
 from textrnn.stage import run
 from textrnn.tuning.runner import TuneJob, searched_values, tune, worker_args
 
@@ -49,7 +49,7 @@ def main() -> None:
     )
     tune(job, objective, tracking_params=params.tracking,
          max_epochs=objective.max_epochs(searched_values(job.settings, "epochs")),
-         best_params_path=None if args.worker else f"models/sentiment/{args.model}/best_params.json",
+         best_params_path=None if args.worker else best_params_path("sentiment", args.model),
          plots_dir=None if args.worker else f"plots/tune/sentiment/{args.model}")
 
 

@@ -21,6 +21,11 @@ from textrnn.io import atomic_path
 P = TypeVar("P", bound=BaseModel)
 
 
+def best_params_path(task: str, model: str) -> Path:
+    """Where tune_<task>@<model> writes best_params.json and train_<task>@<model> reads it."""
+    return Path("models") / task / model / "best_params.json"
+
+
 def tuned_params(base: P, path: Path) -> tuple[P, bool]:
     """``base`` with the ``params`` of best_params.json (written by tune) laid over it.
 

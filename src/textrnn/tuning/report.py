@@ -17,7 +17,6 @@ from textrnn.tuning.study import DEFAULTS_ATTR, RETRY_ATTR, WORKER_ATTR, counted
 
 log = logging.getLogger(__name__)
 
-BEST_PARAMS_FILE = "best_params.json"
 TRIALS_CSV = "trials.csv"                    # one row per trial
 INTERMEDIATE_CSV = "intermediate.csv"        # one row per (trial, epoch)
 IMPORTANCES_CSV = "importances.csv"          # one row per searched hyperparameter
