@@ -28,10 +28,10 @@ serve: $(STAMP)  ## HTTP API + web page on http://127.0.0.1:8000 with the champi
 	$(BIN)/textrnn serve
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:$(UI_PORT) over params.yaml's tracking store
-	$(BIN)/python -m textrnn.tracking ui --port $(UI_PORT)
+	$(BIN)/textrnn ui --port $(UI_PORT)
 
 report: $(STAMP)  ## reports/compare.md + reports/plots*/index.html: workspace vs previous commit
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m textrnn.compare
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/textrnn report
 
 clean:  ## remove caches (keeps data/, models/ and .venv)
 	rm -rf .pytest_cache .ruff_cache

@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/bench_bucketing.py [--epochs 8] [--model lstm] [--params trained]
 
 Needs data/split/sentiment/train.parquet (`dvc repro split@sentiment`). ``--params trained`` (the
-default) times the network the train stage fits: params.yaml's train.sentiment.<model> with the
+default) times the network the train stage fits: the model as params.yaml resolves it, with the
 tune stage's models/sentiment/<model>/best_params.json laid over it (the UCI LSTM: 128 units
 instead of 64), and the train stage's vocabulary (with the word vectors' words; needs
 models/embeddings). ``--params defaults`` times params.yaml's own params on the split's words.
+``--model`` is any neural sentiment model of params.yaml, a kind or a variant (``bilstm``).
 Either way the vectorizer is the selected dataset's. Each pipeline trains the same fresh
 network; after one untimed epoch each (tracing), the two take turns, one epoch each, ``--epochs``
 times, so that a slow moment of a shared machine hits both alike. The figure is the median epoch
@@ -27,7 +28,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=8, help="timed epochs per pipeline")
-    parser.add_argument("--model", default="lstm", help="a recurrent sentiment model name")
+    parser.add_argument("--model", default="lstm",
+                        help="a neural sentiment model of params.yaml (lstm, bilstm ...)")
     parser.add_argument("--params", choices=("trained", "defaults"), default="trained",
                         help="trained: the train stage's network (tuned params, its vocabulary); "
                              "defaults: params.yaml's params alone")
@@ -60,8 +62,8 @@ def main() -> None:
     sides = {}
     for name, ds in pipelines.items():
         seed_everything(split.seed)
-        network = build_network(args.model, model_params, vocab_size=split.vocabulary_size,
-                                n_classes=len(split.classes))
+        network = build_network(split.kind, model_params, vocab_size=split.vocabulary_size,
+                                n_classes=len(split.classes), key=split.key)
         compile_model(network, model_params, loss="sparse_categorical_crossentropy",
                       steps_per_execution=model_params.steps_per_execution)
         sides[name] = (network, ds)

@@ -6,9 +6,10 @@ Keras' Embedding, at the vocabulary size the train stage uses.
 Needs data/split/sentiment/train.parquet and, when the model starts from word vectors,
 models/embeddings (`dvc repro embed`). The vocabulary is the train stage's: the training split's
 words plus, with ``vocabulary_from_vectors``, the vectors' words (UCI: 30,654 rows). Both networks
-are the default one of params.yaml, trained on the same bucketed batches; they differ only in the
-embedding layer (RowEmbedding vs ``keras.layers.Embedding``). After one untimed epoch each, they
-take turns, one epoch each, ``--epochs`` times; the figure is the median epoch of each.
+are ``--model`` as params.yaml resolves it (untuned; a kind, or a variant such as ``bilstm``),
+trained on the same bucketed batches; they differ only in the embedding layer (RowEmbedding vs
+``keras.layers.Embedding``). After one untimed epoch each, they take turns, one epoch each,
+``--epochs`` times; the figure is the median epoch of each.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=8, help="timed epochs per network")
-    parser.add_argument("--model", default="lstm", help="a neural sentiment model name")
+    parser.add_argument("--model", default="lstm",
+                        help="a neural sentiment model of params.yaml (lstm, bilstm ...)")
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
@@ -55,8 +57,8 @@ def main() -> None:
     sides = {}
     for name in ("rows only", "keras"):
         seed_everything(split.seed)
-        network = build_network(args.model, model_params, vocab_size=split.vocabulary_size,
-                                n_classes=len(split.classes))
+        network = build_network(split.kind, model_params, vocab_size=split.vocabulary_size,
+                                n_classes=len(split.classes), key=split.key)
         if name == "keras":
             network = keras.models.clone_model(network, clone_function=keras_embedding)
         compile_model(network, model_params, loss="sparse_categorical_crossentropy",

@@ -8,9 +8,9 @@ predict call per character). The decoders of :mod:`textrnn.generation` prime the
 then make one compiled call per character with the recurrent state carried.
 
 Uses the trained ``models/charlm/<model>/model`` when it exists (the champion's name when
-``--model`` is not given); otherwise a freshly built, untrained network with the params.yaml
-shape of ``train.charlm.<model>`` and a 92-character vocabulary: speed does not depend on
-the weights. Prints characters per second of greedy, beam search (width 5), sampling and the
+``--model`` is not given); otherwise a freshly built, untrained network of the model as
+params.yaml resolves it (a kind, or a variant) and a 92-character vocabulary: speed does not
+depend on the weights. Prints characters per second of greedy, beam search (width 5), sampling and the
 naive loop, and the greedy / naive ratio (targets: greedy >= 500 chars/s and >= 50x naive).
 Run it on a quiet machine; `uptime` is printed so that a loaded one shows.
 """
@@ -30,20 +30,19 @@ WINDOW = 100
 
 
 def load_or_build(name: str | None, models_dir: Path):
-    from textrnn import charlm
-    from textrnn.config import load_params
-    from textrnn.models.charlm import BUILDERS
+    from textrnn import charlm, paths
+    from textrnn.catalog import load_spec
 
-    champion = models_dir / "charlm" / "champion.json"
+    champion = paths.champion_path("charlm", models_dir)
     if name is None:
         name = json.loads(champion.read_text())["model"] if champion.is_file() else "lstm"
-    directory = models_dir / "charlm" / name / "model"
+    directory = paths.model_dir("charlm", name, models_dir)
     if (directory / charlm.MODEL_FILE).is_file():
         model, vocab, _ = charlm.load(directory)
         return model, vocab, f"trained {name} ({directory})"
-    params = getattr(load_params("train").train.charlm, name)
+    spec = load_spec("charlm", name)
     vocab = charlm.build_vocab("".join(chr(c) for c in range(32, 32 + 91)))   # 92 with unknown
-    model = BUILDERS[name](params, vocab_size=len(vocab))
+    model = spec.kind.build(spec.params, vocab_size=len(vocab))
     return model, vocab, f"untrained {name} (no {directory}), shape of params.yaml"
 
 
@@ -72,7 +71,8 @@ def main() -> None:
     from summary import emit
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=None, help="simple_rnn | lstm | gru (default: champion)")
+    parser.add_argument("--model", default=None,
+                        help="a charlm model of params.yaml, e.g. lstm (default: the champion)")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--chars", type=int, default=1000, help="characters per decoder run")
     parser.add_argument("--naive-chars", type=int, default=40, help="characters of the naive loop")

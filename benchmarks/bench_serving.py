@@ -87,6 +87,8 @@ def demo_models(root: Path) -> Path:
     import keras
     from keras import layers
 
+    from textrnn import paths
+
     keras.utils.set_random_seed(0)
     vectorizer = layers.TextVectorization(max_tokens=8000, output_sequence_length=64)
     vectorizer.adapt(TEXTS)
@@ -95,14 +97,14 @@ def demo_models(root: Path) -> Path:
     x = layers.LSTM(64)(x)
     x = layers.Dense(32, activation="relu")(x)
     model = keras.Model(texts, layers.Dense(2, activation="softmax")(x))
-    model_dir = root / "sentiment" / "lstm" / "model"
+    model_dir = paths.model_dir("sentiment", "lstm", root)
     model_dir.mkdir(parents=True)
     model.save(model_dir / "model.keras")
     (model_dir / "meta.json").write_text(json.dumps({
         "task": "sentiment", "model": "lstm", "classes": ["negative", "positive"],
         "dataset": "untrained benchmark model", "trained_at": None, "git_commit": None,
         "mlflow_run_id": None, "val_metrics": {}}))
-    (root / "sentiment" / "champion.json").write_text(json.dumps({"model": "lstm"}))
+    paths.champion_path("sentiment", root).write_text(json.dumps({"model": "lstm"}))
     return root
 
 
@@ -139,8 +141,10 @@ def mlflow_model(keras_file: Path, dest: Path) -> Path:
 
 
 def targets(models_dir: Path, work: Path) -> list[Target]:
-    champion = json.loads((models_dir / "sentiment" / "champion.json").read_text())["model"]
-    keras_file = models_dir / "sentiment" / champion / "model" / "model.keras"
+    from textrnn import paths
+
+    champion = json.loads(paths.champion_path("sentiment", models_dir).read_text())["model"]
+    keras_file = paths.model_dir("sentiment", champion, models_dir) / "model.keras"
     python = sys.executable
     ours, naive, mlflow = free_port(), free_port(), free_port()
     (work / "naive_app.py").write_text(NAIVE_APP)
@@ -318,15 +322,18 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    from textrnn import paths
+
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     notes: list[str] = []
     models_dir = args.models_dir
-    if not (models_dir / "sentiment" / "champion.json").is_file():
+    champion_file = paths.champion_path("sentiment", models_dir)
+    if not champion_file.is_file():
         models_dir = demo_models(work / "models")
         notes.append(f"model: no champion in {args.models_dir}; an untrained LSTM of the default "
                      "size was served (same inference cost as a trained one)")
     else:
-        champion = json.loads((models_dir / "sentiment" / "champion.json").read_text())["model"]
+        champion = json.loads(champion_file.read_text())["model"]
         notes.append(f"model: the sentiment champion {champion!r} of {models_dir}")
     results: list[Result] = []
     try:

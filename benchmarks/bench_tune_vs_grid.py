@@ -100,18 +100,21 @@ def naive_grid(train: pd.DataFrame, val: pd.DataFrame, grid: dict, fixed: dict) 
 
 def tune_way(train: pd.DataFrame, val: pd.DataFrame, grid: dict, fixed: dict, trials: int,
              storage_dir: Path) -> tuple[float, float, dict, int]:
+    from textrnn.catalog import load_spec
     from textrnn.config import load_params
     from textrnn.tuning.objectives import SentimentData, SentimentObjective
     from textrnn.tuning.space import parse_dimension
     from textrnn.tuning.study import StudySpec, run_trials
 
     params = load_params("seed", "train", path=ROOT / "params.yaml")
+    spec = load_spec("sentiment", "lstm", path=str(ROOT / "params.yaml"))
     # random initial embeddings, as in the naive estimator: the two ways differ in search alone
-    base = params.train.sentiment.lstm.model_copy(update={"embedding_init": "random"})
+    base = spec.params.model_copy(update={"embedding_init": "random"})
     space = {name: parse_dimension(values) for name, values in grid.items()}
     started = time.perf_counter()
     objective = SentimentObjective(
-        model="lstm", base=base, vectorizer=params.train.sentiment.vectorizer["uci"],
+        model="lstm", kind=spec.kind, base=base,
+        vectorizer=params.train.sentiment.vectorizer["uci"],
         data=SentimentData(list(train.text), list(train.label), list(val.text), list(val.label)),
         seed=params.seed, fixed={**fixed, "patience": 2},
     )

@@ -6,10 +6,11 @@ members' probabilities of the same seed.
     python benchmarks/seed_spread.py                  # seeds 1 2 3, the tuned params, all models
     python benchmarks/seed_spread.py --seeds 1 2 3 4 5 --models lstm bilstm
 
-Each model uses its params.yaml entry overridden by models/sentiment/<model>/best_params.json
-(what train_sentiment uses) and the embed stage's word vectors; run `dvc repro evaluate_sentiment`
-first. Nothing is tuned here: the params were chosen on val before; test is only reported.
-Writes reports/seed_spread.md (the table) and prints it.
+Each model is the one params.yaml resolves (a kind, or a variant such as bilstm), with
+models/sentiment/<model>/best_params.json laid over it (what train_sentiment uses), and the embed
+stage's word vectors; run `dvc repro evaluate_sentiment` first. Nothing is tuned here: the
+params were chosen on val before; test is only reported. Writes reports/seed_spread.md (the
+table) and prints it.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(ROOT)
 
+    from textrnn.catalog import load_spec
     from textrnn.config import load_params
     from textrnn.embeddings import for_model
-    from textrnn.handoff import sentiment_split, tuned_params
-    from textrnn.models import get_builder
+    from textrnn.handoff import best_params_path, sentiment_split, tuned_params
     from textrnn.seeding import seed_everything
 
     params = load_params("seed", "data", "train")
@@ -49,16 +50,16 @@ def main() -> None:
     rows = []
     proba: dict[str, dict[str, list[np.ndarray]]] = {}   # model -> split -> one array per seed
     for name in args.models or train_params.models:
-        model_params, tuned = tuned_params(getattr(train_params, name),
-                                           Path(f"models/sentiment/{name}/best_params.json"))
-        vectors = for_model(model_params, f"train.sentiment.{name}")
+        spec = load_spec("sentiment", name)
+        model_params, tuned, _ = tuned_params(spec.params, best_params_path("sentiment", name))
+        vectors = for_model(model_params, spec.key)
         scores = {"val": [], "test": [], "seconds": []}
         proba[name] = {"val": [], "test": []}
         for seed in args.seeds:
             started = time.perf_counter()
             seed_everything(seed)
-            model = get_builder("sentiment", name)(model_params, vectorizer=vectorizer,
-                                                   embeddings=vectors)
+            model = spec.kind.build(model_params, vectorizer=vectorizer, embeddings=vectors,
+                                    key=spec.key)
             with tempfile.TemporaryDirectory(prefix="textrnn-seeds-") as work_dir:
                 model.fit(list(split["train"].text), list(split["train"].label),
                           list(split["val"].text), list(split["val"].label), seed=seed,

@@ -17,7 +17,9 @@ from typing import Any
 class TrainingSplit:
     seed: int
     dataset: str                   # data.sentiment, e.g. "uci"
-    model_params: Any              # train.sentiment.<model>
+    kind: Any                      # the model's textrnn.catalog.Kind (build_network's first argument)
+    key: str                       # where params.yaml sets the model (for error messages)
+    model_params: Any              # the model's params as params.yaml resolves them
     ids: Any                       # (n, longest) token ids, post-padded
     labels: Any                    # (n,) class indices
     classes: list[str]
@@ -28,6 +30,8 @@ class TrainingSplit:
 def training_split(model: str, *, vector_words: bool = False, tuned: bool = False) -> TrainingSplit:
     """data/split/sentiment/train.parquet vectorized with train.sentiment.vectorizer's params.
 
+    ``model``: a neural model of params.yaml, by name (a kind such as ``lstm`` or a variant such
+    as ``bilstm``), its params as params.yaml resolves them.
     ``vector_words``: the vocabulary also holds the word vectors' words, as the train stage's does
     when the model starts from them (needs models/embeddings); otherwise the split's words only.
     ``tuned``: the model's params are the train stage's, models/sentiment/<model>/best_params.json
@@ -36,6 +40,7 @@ def training_split(model: str, *, vector_words: bool = False, tuned: bool = Fals
     """
     import pandas as pd
 
+    from textrnn.catalog import load_spec
     from textrnn.config import load_params
     from textrnn.embeddings import for_model
     from textrnn.handoff import best_params_path, tuned_params
@@ -43,18 +48,23 @@ def training_split(model: str, *, vector_words: bool = False, tuned: bool = Fals
     from textrnn.text import make_vectorizer, sequence_lengths, vectorize
 
     params = load_params("seed", "data", "train")
-    model_params, was_tuned = getattr(params.train.sentiment, model), False
+    spec = load_spec("sentiment", model)
+    if not spec.kind.neural:   # these benchmarks time epochs: a scikit-learn model has none
+        raise SystemExit(f"{model} is a {spec.kind.name} model: name a neural one (e.g. lstm)")
+    model_params, was_tuned = spec.params, False
     if tuned:
-        model_params, was_tuned = tuned_params(model_params, best_params_path("sentiment", model))
+        model_params, was_tuned, _ = tuned_params(model_params,
+                                                  best_params_path("sentiment", model))
     vectorizer_params = params.train.sentiment.vectorizer[params.data.sentiment]
-    vectors = for_model(model_params, f"train.sentiment.{model}") if vector_words else None
+    vectors = for_model(model_params, spec.key) if vector_words else None
     train = pd.read_parquet("data/split/sentiment/train.parquet")
     classes = sorted(set(train.label))
     vectorizer = make_vectorizer(list(train.text), max_tokens=vectorizer_params.max_tokens,
                                  max_length=vectorizer_params.max_length,
                                  extra_words=extra_words(model_params, vectors))
     ids = vectorize(vectorizer, list(train.text))
-    return TrainingSplit(seed=params.seed, dataset=params.data.sentiment, model_params=model_params,
+    return TrainingSplit(seed=params.seed, dataset=params.data.sentiment, kind=spec.kind,
+                         key=spec.key, model_params=model_params,
                          ids=ids[:, :sequence_lengths(ids).max()],
                          labels=encode_labels(list(train.label), classes, "train"),
                          classes=classes, vocabulary_size=vectorizer.vocabulary_size(),

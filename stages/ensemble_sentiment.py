@@ -3,7 +3,8 @@
 -> models/sentiment/ensemble/model/    model.keras (raw strings in, like every neural model) and
                                        meta.json; with train.sentiment.ensemble.members [] only
                                        meta.json, and evaluate leaves the ensemble out
-Nothing is trained: the members are read from models/sentiment/<member>/model/. Averaging
+Nothing is trained: the members are read from models/sentiment/<member>/model/, as their records
+in metrics/trained/sentiment/ (the stage's dependency) name them. Averaging
 models that make different mistakes cuts the variance of any one of them; evaluate scores the
 ensemble like any model and may choose it as champion (on val, never on test).
 """
@@ -11,15 +12,14 @@ ensemble like any model and may choose it as champion (on val, never on test).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-from textrnn import tracking
+from textrnn import paths, tracking
 from textrnn.config import load_params
-from textrnn.handoff import sentiment_split
+from textrnn.handoff import sentiment_split, trained_model_dir
 from textrnn.io import atomic_dir, write_json
 from textrnn.stage import run
 
-MODEL_DIR = Path("models/sentiment/ensemble/model")
+MODEL_DIR = paths.model_dir("sentiment", paths.ENSEMBLE)
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     from textrnn.evaluation import classification_metrics
     from textrnn.models import sentiment
 
-    loaded = sentiment.load_all(members)
+    loaded = sentiment.load_all({m: trained_model_dir("sentiment", m) for m in members})
     classes = loaded[members[0]].classes
     model = sentiment.ensemble({name: m.keras_model for name, m in loaded.items()})
     val = sentiment_split("val")  # never test

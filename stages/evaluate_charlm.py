@@ -4,25 +4,23 @@
                                 seconds per epoch, epochs, parameters
 -> models/charlm/champion.json  the model with the lowest VALIDATION perplexity
 -> reports/charlm_samples.md    every model x strategy (x temperature) x prompt
-The test split is read here only. Test metrics and samples are also logged to each model's
+-> plots/charlm/curves.csv      every model's per-epoch history (column model), for DVC plots
+Reads the models through their records (metrics/trained/charlm/). The test split is read here only. Test metrics and samples are also logged to each model's
 MLflow training run.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-from textrnn import tracking
+from textrnn import paths, tracking
 from textrnn.config import CharlmEvaluateParams, load_params
-from textrnn.handoff import charlm_split
+from textrnn.handoff import charlm_split, read_history, trained_model_dir, write_curves
 from textrnn.io import write_json, write_text
 from textrnn.stage import run
 
 log = logging.getLogger(__name__)
-
-MODELS_DIR = Path("models/charlm")
 STOCHASTIC = ("stochastic_beam", "sample")     # the strategies that take a temperature
 
 
@@ -99,7 +97,7 @@ def main() -> None:
     samples: dict[str, list[dict]] = {}
     run_ids: dict[str, str | None] = {}
     for name in names:
-        model, vocab, meta = charlm.load(MODELS_DIR / name / "model")
+        model, vocab, meta = charlm.load(trained_model_dir("charlm", name))
         generator = Generator(model, vocab)
         val = charlm.exact_perplexity(generator.function, charlm.encode(val_text, vocab))
         test = charlm.exact_perplexity(generator.function, charlm.encode(test_text, vocab))
@@ -129,7 +127,9 @@ def main() -> None:
 
     # Each row of `dvc metrics show` leads to its MLflow run.
     write_json("metrics/charlm.json", {n: {**r, "mlflow_run_id": run_ids[n]} for n, r in results.items()})
-    write_json(MODELS_DIR / "champion.json", {"model": champion, "selected_on": "val_perplexity",
+    write_curves(paths.curves_path("charlm"),
+                 {name: read_history("charlm", name) for name in names})
+    write_json(paths.champion_path("charlm"), {"model": champion, "selected_on": "val_perplexity",
                                               "value": results[champion]["val_perplexity"]})
     write_text("reports/charlm_samples.md", report)
 

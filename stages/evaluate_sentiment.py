@@ -6,7 +6,10 @@ on the validation split.
 -> models/sentiment/champion.json    the model the service loads (chosen on val, never on test)
 -> plots/sentiment/evaluate/         confusion matrices, ROC curves, metric bars, training curves
 -> plots/sentiment/predictions/      <model>.csv: actual, predicted (DVC's confusion template)
+-> plots/sentiment/curves.csv        every model's per-epoch history (column model), DVC plots
 -> reports/sentiment.md              tables + images, readable on its own
+Reads the trained models through their records (metrics/trained/sentiment/), the ensemble, and
+plots/sentiment/history/.
 """
 
 from __future__ import annotations
@@ -16,12 +19,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from textrnn import tracking
+from textrnn import paths, tracking
 from textrnn.config import load_params
-from textrnn.errors import DataError
-from textrnn.handoff import sentiment_split
+from textrnn.handoff import read_history, sentiment_split, trained_model_dir, write_curves
 from textrnn.io import atomic_dir, write_json, write_text
 from textrnn.stage import run
 
@@ -32,26 +33,21 @@ REPORT = Path("reports/sentiment.md")
 BAR_METRICS = ("accuracy", "precision", "recall", "f1", "kappa", "roc_auc")
 
 
-def read_history(name: str) -> dict[str, list[float]]:
-    path = Path(f"plots/sentiment/history/{name}.csv")
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run `dvc repro train_sentiment@{name}` first")
-    table = pd.read_csv(path)
-    return {column: table[column].tolist() for column in table.columns} if len(table) else {}
-
-
 def main() -> None:
     params = load_params("seed", "data", "train", "evaluate", "tracking")
     settings = params.evaluate.sentiment
     trained = list(params.train.sentiment.models)
     # the ensemble (stage ensemble_sentiment) is scored like any model, and may be champion
-    names = trained + (["ensemble"] if params.train.sentiment.ensemble.members else [])
+    directories = {name: trained_model_dir("sentiment", name) for name in trained}
+    if params.train.sentiment.ensemble.members:
+        directories[paths.ENSEMBLE] = paths.model_dir("sentiment", paths.ENSEMBLE)
+    names = list(directories)
 
     from textrnn import evaluation, plots
     from textrnn.models import sentiment
     from textrnn.reports import sentiment_markdown
 
-    models = sentiment.load_all(names)
+    models = sentiment.load_all(directories)
     classes = models[names[0]].classes
     val, test = sentiment_split("val"), sentiment_split("test")
     y_val = sentiment.encode_labels(list(val.label), classes, "val")
@@ -78,7 +74,9 @@ def main() -> None:
                                                                     list(test.origin))
         entry["val"] = val_scores[name]
         results[name] = entry
-    histories = {name: h for name in trained if (h := read_history(name))}
+    all_histories = {name: read_history("sentiment", name) for name in trained}
+    write_curves(paths.curves_path("sentiment"), all_histories)
+    histories = {name: h for name, h in all_histories.items() if h}
     diagnostics = {name: evaluation.training_diagnostics(h) for name, h in histories.items()}
 
     images = _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories)
@@ -86,7 +84,7 @@ def main() -> None:
     # Each row of `dvc metrics show` leads to its MLflow run.
     write_json("metrics/sentiment.json", {
         n: {**r, "mlflow_run_id": models[n].meta.get("mlflow_run_id")} for n, r in results.items()})
-    write_json("models/sentiment/champion.json", {
+    write_json(paths.champion_path("sentiment"), {
         "model": champion, "selected_on": f"val_{settings.select_on}",
         "value": val_scores[champion][settings.select_on]})
     write_text(REPORT, sentiment_markdown(

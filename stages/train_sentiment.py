@@ -1,25 +1,27 @@
 """train_sentiment@<model>: fit one sentiment model on train, score it on val, save it end to end.
 
 -> models/sentiment/<model>/model/          model.keras (raw strings in) or model.skops, meta.json
+-> metrics/trained/sentiment/<model>.json   val metrics, the model's digest (ensemble, evaluate)
 -> plots/sentiment/history/<model>.csv      per-epoch loss, accuracy, val_loss, val_accuracy, lr
 -> models/sentiment/<model>/train_state/    backup kept between runs: a killed run resumes
-Reads models/sentiment/<model>/best_params.json (written by tune) when it exists, and
-models/embeddings/ (written by embed) when the model starts from pretrained word vectors.
+Reads models/specs/sentiment/<model>/model.json (resolve: kind and params),
+models/sentiment/<model>/best_params.json (tune) when it exists, and models/embeddings/ (embed)
+when the model starts from pretrained word vectors. Prints one line per tuned value.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-from textrnn import tracking
+from textrnn import paths, tracking
 from textrnn.config import SentimentTrainParams, load_params
 from textrnn.embeddings import for_model
 from textrnn.errors import ParamsError
-from textrnn.handoff import (SENTIMENT_SPLITS, best_params_path, file_digest, sentiment_split,
-                             tuned_params, write_history)
+from textrnn.handoff import (describe_changes, file_digest, read_spec, sentiment_split,
+                             tuned_params, write_history, write_trained_record)
 from textrnn.io import atomic_dir, write_json
+from textrnn.paths import SENTIMENT_SPLITS
 from textrnn.stage import model_from_argv, run
 
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
@@ -33,23 +35,26 @@ def main() -> None:
     if dataset not in train_params.vectorizer:
         raise ParamsError(f"params.yaml: train.sentiment.vectorizer.{dataset} is missing")
     vectorizer = train_params.vectorizer[dataset]
-    model_params, tuned = tuned_params(getattr(train_params, name),
-                                       best_params_path("sentiment", name))
+    kind, yaml_params = read_spec("sentiment", name)
+    model_params, tuned, changes = tuned_params(yaml_params,
+                                                paths.best_params_path("sentiment", name))
+    for line in describe_changes(changes):
+        print(f"train_sentiment@{name}: {line}")
+    key = f"train.sentiment.variants.{name}"
     train, val = sentiment_split("train"), sentiment_split("val")  # never test
-    word_vectors = for_model(model_params, f"train.sentiment.{name}")
+    word_vectors = for_model(model_params, key)
 
     from textrnn.evaluation import classification_metrics
-    from textrnn.models import get_builder
     from textrnn.models.sentiment import encode_labels
     from textrnn.seeding import seed_everything
     from textrnn.training import prepare_work_dir
 
     seed_everything(params.seed)
-    model = get_builder("sentiment", name)(model_params, vectorizer=vectorizer,
-                                           embeddings=word_vectors)
-    run_params = {"model": name, "dataset": dataset, "seed": params.seed, "tuned": tuned,
-                  "params": model_params.model_dump(), "vectorizer": vectorizer.model_dump()}
-    work_dir = prepare_work_dir(Path(f"models/sentiment/{name}/train_state"), {
+    model = kind.build(model_params, vectorizer=vectorizer, embeddings=word_vectors, key=key)
+    run_params = {"model": name, "kind": kind.name, "dataset": dataset, "seed": params.seed,
+                  "tuned": tuned, "params": model_params.model_dump(),
+                  "vectorizer": vectorizer.model_dump()}
+    work_dir = prepare_work_dir(paths.train_state_dir("sentiment", name), {
         **run_params, "data": file_digest(SENTIMENT_SPLITS / "train.parquet",
                                     SENTIMENT_SPLITS / "val.parquet"),
         "embeddings": word_vectors.digest if word_vectors else None})
@@ -60,7 +65,8 @@ def main() -> None:
     from textrnn import registry
 
     with tracking.start_run(run_name=f"sentiment/{name}", stage=f"train_sentiment@{name}",
-                            params=run_params, tags={"task": "sentiment", "model": name}) as mlrun:
+                            params=run_params, tags={"task": "sentiment", "model": name,
+                                                     "kind": kind.name}) as mlrun:
         history = model.fit(list(train.text), list(train.label), list(val.text), list(val.label),
                             seed=params.seed, work_dir=work_dir)
         val_proba = model.predict_proba(list(val.text))
@@ -70,18 +76,23 @@ def main() -> None:
             mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS}, step=epoch + 1)
         mlflow.log_metrics({f"val/{k}": v for k, v in val_metrics.items()})
 
-        model_dir = Path(f"models/sentiment/{name}/model")
+        model_dir = paths.model_dir("sentiment", name)
         with atomic_dir(model_dir) as tmp:
             model.save(tmp)
             write_json(tmp / "meta.json", {
-                "task": "sentiment", "model": name, "classes": model.classes, "dataset": dataset,
+                "task": "sentiment", "model": name, "kind": kind.name, "classes": model.classes,
+                "dataset": dataset,
                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "git_commit": tracking.git_info()["git_commit"], "mlflow_run_id": mlrun.info.run_id,
                 "val_metrics": val_metrics, "tuned": tuned,
+                "tuned_values": {k: {"params_yaml": old, "tuned": new}
+                                 for k, (old, new) in changes.items()},
                 "pretrained_embedding_coverage": getattr(model, "embedding_coverage", None),
             })
-        write_history(Path(f"plots/sentiment/history/{name}.csv"), history, HISTORY_COLUMNS)
+        write_history(paths.history_path("sentiment", name), history, HISTORY_COLUMNS)
         registry.log_model(model_dir)  # pyfunc + signature + input example -> textrnn-sentiment
+        write_trained_record("sentiment", name, kind=kind.name, model_dir=model_dir,
+                             mlflow_run_id=mlrun.info.run_id, val=val_metrics)
     print(f"train_sentiment@{name}: val accuracy {val_metrics['accuracy']:.4f} "
           f"({len(history.get('loss', []))} epochs) -> {model_dir}")
 

@@ -9,9 +9,11 @@ machine (tune.storage must then be a PostgreSQL URL all of them reach) and write
 
 from __future__ import annotations
 
+from textrnn import paths
 from textrnn.config import load_params
 from textrnn.errors import UserError
-from textrnn.handoff import SENTIMENT_SPLITS, best_params_path, file_digest, sentiment_split
+from textrnn.handoff import file_digest, read_spec, read_tune_spec, sentiment_split
+from textrnn.paths import SENTIMENT_SPLITS
 from textrnn.stage import run
 from textrnn.tuning.runner import TuneJob, searched_values, tune, worker_args
 
@@ -24,15 +26,16 @@ def main() -> None:
     if args.model not in train.models:
         raise UserError(f"{args.model!r} is not in train.sentiment.models "
                         f"({', '.join(train.models)})")
+    kind, base = read_spec("sentiment", args.model)
     # TensorFlow loads with the objective: only once params and model name are known good.
     from textrnn.embeddings import for_model
     from textrnn.tuning.objectives import SentimentData, SentimentObjective
     splits = {name: sentiment_split(name, ["text", "label"])
               for name in ("train", "val")}  # never test
-    vectors = for_model(getattr(train, args.model), f"train.sentiment.{args.model}")
+    vectors = for_model(base, f"train.sentiment.variants.{args.model}")
     job = TuneJob(
-        task="sentiment", model=args.model, settings=tune_params.models.get(args.model),
-        base=getattr(train, args.model), metric="val_accuracy", direction="maximize",
+        task="sentiment", model=args.model, settings=read_tune_spec("sentiment", args.model),
+        base=base, metric="val_accuracy", direction="maximize",
         seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
         context={"data": file_digest(SENTIMENT_SPLITS / "train.parquet",
                                      SENTIMENT_SPLITS / "val.parquet"),
@@ -41,7 +44,7 @@ def main() -> None:
                  "cv_folds": tune_params.cv_folds},
     )
     objective = SentimentObjective(
-        model=args.model, base=job.base, vectorizer=train.vectorizer[dataset],
+        model=args.model, kind=kind, base=job.base, vectorizer=train.vectorizer[dataset],
         data=SentimentData(list(splits["train"].text), list(splits["train"].label),
                            list(splits["val"].text), list(splits["val"].label)),
         seed=params.seed, fixed=job.settings.fixed if job.enabled else {},
@@ -49,8 +52,8 @@ def main() -> None:
     )
     tune(job, objective, tracking_params=params.tracking,
          max_epochs=objective.max_epochs(searched_values(job.settings, "epochs")),
-         best_params_path=None if args.worker else best_params_path("sentiment", args.model),
-         plots_dir=None if args.worker else f"plots/tune/sentiment/{args.model}")
+         best_params_path=None if args.worker else paths.best_params_path("sentiment", args.model),
+         plots_dir=None if args.worker else paths.tune_plots_dir("sentiment", args.model))
 
 
 if __name__ == "__main__":

@@ -64,3 +64,27 @@ def gutenberg_text(book: str = BOOK) -> str:
         + book.replace("\n", "\r\n")
         + "\r\n*** END OF THE PROJECT GUTENBERG EBOOK DON QUIJOTE ***\r\nLicence footer.\r\n"
     )
+
+
+# ----------------------------------------------------------------------------- model kinds
+
+# The default models whose name is not their kind (params.yaml's variants)
+DEFAULT_VARIANTS = {"bilstm": ("lstm", {"bidirectional": True})}
+
+
+def kind_of(task: str, name: str):
+    """The catalog kind of a default model name (``bilstm`` -> the lstm kind)."""
+    from textrnn.catalog import get_kind
+
+    return get_kind(task, DEFAULT_VARIANTS.get(name, (name, {}))[0])
+
+
+def variant_changes(name: str) -> dict:
+    """What a default model's params.yaml entry changes from its kind's defaults."""
+    return dict(DEFAULT_VARIANTS.get(name, (name, {}))[1])
+
+
+def builder(task: str, name: str):
+    """``builder(task, name)(params, **context)``: a model of default model ``name``'s kind."""
+    kind = kind_of(task, name)
+    return lambda params, **context: kind.build(params, **context)

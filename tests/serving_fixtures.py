@@ -101,13 +101,13 @@ def write_charlm(models_dir: Path, name: str = "gru") -> Path:
 
     from textrnn import charlm
     from textrnn.config import CharlmNeuralParams
-    from textrnn.models.charlm import BUILDERS
+    from textrnn.catalog import get_kind
 
     keras.utils.set_random_seed(0)
     vocab = charlm.build_vocab(CHARLM_TEXT)
     # Only the architecture matters here; the fitting fields of the schema are not read.
     params = CharlmNeuralParams.model_construct(embedding_dim=8, units=16, layers=1, dropout=0.0)
-    model = BUILDERS[name](params, vocab_size=len(vocab))
+    model = get_kind("charlm", name).build(params, vocab_size=len(vocab))
     model_dir = models_dir / "charlm" / name / "model"
     meta = {"task": "charlm", "model": name, "dataset": "fixture",
             "trained_at": "2025-01-02T03:04:05Z", "git_commit": "0123456789abcdef",

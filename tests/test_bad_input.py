@@ -31,18 +31,22 @@ CASES = [
      "split.sentiment.val = 1.5 is invalid: Input should be less than 1"),
     ("embed", [], "embeddings.dim", 1,
      "embeddings.dim = 1 is invalid: Input should be greater than or equal to 2"),
-    ("train_sentiment", ["gru"], "train.sentiment.gru.embedding_init", "glove",
-     "train.sentiment.gru.embedding_init = 'glove' is invalid: Input should be 'pretrained' or "
-     "'random'"),
-    ("tune_sentiment", ["lstm"], "tune.sentiment.models.lstm.sampler", "annealing",
-     "tune.sentiment.models.lstm.sampler = 'annealing' is invalid: Input should be 'grid', "
+    # a model's params are checked where they are resolved, before any tune or train runs
+    ("resolve", ["sentiment"], "train.sentiment.defaults.network.embedding_init", "glove",
+     "train.sentiment.defaults.network.embedding_init = 'glove' is invalid: Input should be "
+     "'pretrained' or 'random'"),
+    ("resolve", ["sentiment"], "tune.sentiment.defaults.network.sampler", "annealing",
+     "tune.sentiment.defaults.network.sampler = 'annealing' is invalid: Input should be 'grid', "
      "'random' or 'tpe'"),
-    ("tune_charlm", ["gru"], "tune.charlm.models.gru.n_trials", 0,
+    ("resolve", ["charlm"], "tune.charlm.models.gru", {"n_trials": 0},
      "tune.charlm.models.gru.n_trials = 0 is invalid: Input should be greater than or equal to 1"),
-    ("train_sentiment", ["lstm"], "train.sentiment.lstm.units", "many",
-     "train.sentiment.lstm.units = 'many' is invalid: Input should be a valid integer"),
-    ("train_charlm", ["gru"], "train.charlm.gru.learning_rate", -1.0,
-     "train.charlm.gru.learning_rate = -1.0 is invalid: Input should be greater than 0"),
+    ("resolve", ["sentiment"], "train.sentiment.variants.lstm", {"units": "many"},
+     "train.sentiment.variants.lstm.units = 'many' is invalid: Input should be a valid integer"),
+    ("resolve", ["charlm"], "train.charlm.variants.gru.learning_rate", -1.0,
+     "train.charlm.variants.gru.learning_rate = -1.0 is invalid: Input should be greater than 0"),
+    ("resolve", ["sentiment"], "train.sentiment.variants.lstm", {"kind": "transformer"},
+     "unknown sentiment model kind 'transformer'; known kinds: dnn, dummy, gru, lstm, "
+     "simple_rnn, tfidf_logreg"),
     ("ensemble_sentiment", [], "train.sentiment.ensemble.members", ["lstm"],
      "train.sentiment.ensemble = {'members': ['lstm']} is invalid: members must name two or "
      "more different models, or none ([])"),
@@ -50,8 +54,12 @@ CASES = [
      "train.sentiment: ensemble.members ['dnn', 'simple_rnn', 'bilstm'] are not in models "
      "['dummy', 'lstm', 'gru']: an ensemble averages trained models only"),
     ("ensemble_sentiment", [], "train.sentiment.ensemble.members", ["lstm", "transformer"],
-     "train.sentiment.ensemble.members.1 = 'transformer' is invalid: Input should be 'dnn', "
-     "'simple_rnn', 'lstm', 'gru' or 'bilstm'"),
+     "train.sentiment: ensemble.members ['transformer'] are not in models ['dummy', "
+     "'tfidf_logreg', 'dnn', 'simple_rnn', 'lstm', 'gru', 'bilstm']: an ensemble averages "
+     "trained models only"),
+    ("resolve", ["sentiment"], "train.sentiment.ensemble.members", ["dummy", "lstm"],
+     "train.sentiment.ensemble.members ['dummy'] are not neural models: the ensemble averages "
+     "Keras networks only"),
     ("evaluate_sentiment", [], "evaluate.sentiment.confidence", 2,
      "evaluate.sentiment.confidence = 2 is invalid: Input should be less than 1"),
     ("evaluate_charlm", [], "evaluate.charlm.beam_width", 0,
@@ -75,7 +83,8 @@ def test_every_stage_refuses_bad_params_in_one_line_and_writes_nothing(tmp_path,
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     proc = _run_stage(tmp_path, module, args)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip().splitlines() == [f"error: params.yaml: {expected}"]
+    message = expected if expected.startswith("unknown") else f"params.yaml: {expected}"
+    assert proc.stderr.strip().splitlines() == [f"error: {message}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 

@@ -129,7 +129,7 @@ def _as_mlflow_shows(value: float) -> str:
 
 
 def test_report_plots_render_as_charts_offline(two_runs, browser):
-    run_cmd(["python", "-m", "textrnn.compare"], two_runs, timeout=600)
+    run_cmd(["textrnn", "report"], two_runs, timeout=600)
     page = two_runs / "reports/plots/index.html"
     html = page.read_text()
     assert "cdn.jsdelivr.net" not in html, "vega JS was not inlined (is npm installed?)"

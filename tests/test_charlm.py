@@ -12,7 +12,9 @@ import tensorflow as tf
 from textrnn import charlm
 from textrnn.config import CharlmNeuralParams
 from textrnn.errors import DataError, UserError
-from textrnn.models.charlm import BUILDERS, state_model
+from textrnn.catalog import get_kind, kinds
+from textrnn.errors import ParamsError
+from textrnn.models.charlm import build_charlm, state_model
 
 TEXT = "En un lugar de la Mancha, de cuyo nombre no quiero acordarme, no ha mucho tiempo. " * 20
 
@@ -26,7 +28,7 @@ def neural_params(**overrides) -> CharlmNeuralParams:
 
 def tiny_model(kind: str = "lstm", vocab_size: int = 12, seed: int = 0, **overrides) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    return BUILDERS[kind](neural_params(**overrides), vocab_size=vocab_size)
+    return build_charlm(get_kind("charlm", kind), neural_params(**overrides), vocab_size=vocab_size)
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -107,12 +109,11 @@ def test_builders_give_logits_per_position(kind, layer_class):
     assert tuple(out.shape) == (3, 7, 12)                        # (batch, time, vocab)
 
 
-def test_charlm_builders_are_in_the_one_registry():
-    from textrnn.models import get_builder
-
-    assert get_builder("charlm", "gru") is BUILDERS["gru"]
-    with pytest.raises(UserError, match="known charlm models: gru, lstm, simple_rnn"):
-        get_builder("charlm", "transformer")
+def test_charlm_kinds_come_from_the_one_catalog():
+    assert sorted(kinds("charlm")) == ["gru", "lstm", "simple_rnn"]
+    assert all(kind.recurrent for kind in kinds("charlm").values())
+    with pytest.raises(ParamsError, match="known kinds: gru, lstm, simple_rnn"):
+        get_kind("charlm", "transformer")
 
 
 def test_training_makes_the_loss_fall(tmp_path):
@@ -120,7 +121,7 @@ def test_training_makes_the_loss_fall(tmp_path):
     ids = charlm.encode(TEXT, vocab)
     keras.utils.set_random_seed(0)
     _, history = charlm.fit_model(
-        "gru", neural_params(epochs=3, patience=3, learning_rate=0.02), vocab_size=len(vocab),
+        get_kind("charlm", "gru"), neural_params(epochs=3, patience=3, learning_rate=0.02), vocab_size=len(vocab),
         train_ids=ids, val_ids=ids[:400], sequence_length=20, seed=0, work_dir=tmp_path,
         verbose=0)
     assert history["val_perplexity"][-1] < 0.7 * history["val_perplexity"][0]

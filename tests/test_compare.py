@@ -130,7 +130,7 @@ def test_without_vega_scripts_the_page_falls_back_to_dvcs_cdn_tags(tmp_path):
 def test_no_commit_to_compare_with_is_one_clear_line(tmp_path):
     run_cmd(["git", "init", "-q"], tmp_path)
     run_cmd([sys.executable, "-m", "dvc", "init", "-q"], tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "textrnn.compare"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "textrnn", "report"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == \

@@ -33,7 +33,7 @@ def _leftovers(repo) -> list[str]:
 
 def test_a_killed_train_stage_resumes_from_its_last_epoch(tmp_path, mirror):
     repo = copy_repo(tmp_path / "repo", {
-        "train": {"sentiment": {"lstm": LSTM}},
+        "train": {"sentiment": {"variants": {"lstm": LSTM}}},
         "tune": {"sentiment": {"models": {m: {"enabled": False} for m in MODELS}}},
         "embeddings": {"corpus": "none"},
     })
@@ -98,7 +98,7 @@ def _trial_results(db, study: str) -> list[tuple[dict, float]]:
 
 def test_a_killed_tune_stage_resumes_its_study_and_finds_the_same_best(tmp_path, mirror):
     repo = copy_repo(tmp_path / "repo", {
-        "train": {"sentiment": {"lstm": TUNE_LSTM}},
+        "train": {"sentiment": {"variants": {"lstm": TUNE_LSTM}}},
         "tune": {"sentiment": {"models": {"lstm": TUNE}}},
         "embeddings": {"corpus": "none"},
     })

@@ -105,8 +105,8 @@ def test_a_model_asks_for_vectors_of_its_own_dimension(tmp_path):
 def test_a_network_starts_from_the_pretrained_vectors_and_knows_their_words(tmp_path):
     from test_models_sentiment import neural_params
 
+    from textrnn.catalog import get_kind
     from textrnn.config import VectorizerParams
-    from textrnn.models import sentiment
 
     texts = ["good film", "bad film", "good plot", "bad plot"]
     labels = ["positive", "negative", "positive", "negative"]
@@ -115,7 +115,7 @@ def test_a_network_starts_from_the_pretrained_vectors_and_knows_their_words(tmp_
                                    np.eye(4, 8, dtype="float32"), {})
     params = neural_params(embedding_init="pretrained", embedding_dim=8, pretrained_norm=3.0,
                            learning_rate=1e-9, epochs=1)
-    model = sentiment.BUILDERS["gru"](params, vectorizer=VectorizerParams(max_tokens=50,
+    model = get_kind("sentiment", "gru").build(params, vectorizer=VectorizerParams(max_tokens=50,
                                                                           max_length=4),
                                       embeddings=table)
     model.fit(texts, labels, texts, labels, seed=0, work_dir=tmp_path, verbose=0)
@@ -128,7 +128,7 @@ def test_a_network_starts_from_the_pretrained_vectors_and_knows_their_words(tmp_
         np.testing.assert_allclose(weights[vocabulary.index(word)], 3.0 * np.eye(4, 8)[row],
                                    atol=1e-4)
 
-    without = sentiment.BUILDERS["gru"](params.model_copy(update={"vocabulary_from_vectors": False}),
+    without = get_kind("sentiment", "gru").build(params.model_copy(update={"vocabulary_from_vectors": False}),
                                         vectorizer=VectorizerParams(max_tokens=50, max_length=4),
                                         embeddings=table)
     without.fit(texts, labels, texts, labels, seed=0, work_dir=tmp_path / "b", verbose=0)

@@ -11,8 +11,9 @@ import pytest
 from textrnn import charlm
 from textrnn.config import CharlmNeuralParams
 from textrnn.errors import UserError
-from textrnn.generation import Generator, main_generate
-from textrnn.models.charlm import BUILDERS
+from textrnn.cli import main as textrnn_main
+from textrnn.generation import Generator
+from textrnn.catalog import get_kind
 
 VOCAB = charlm.build_vocab("abcdefghij klmnopqrstuvwxyz.,")
 PROMPT = "el hidalgo"
@@ -24,7 +25,7 @@ def make_model(kind: str = "lstm", *, layers: int = 1, dropout: float = 0.0,
     params = CharlmNeuralParams(embedding_dim=8, units=24, layers=layers, dropout=dropout,
                                 optimizer="adam", learning_rate=0.01, clipnorm=1.0, batch_size=8,
                                 epochs=1, patience=1, steps_per_epoch=0)
-    model = BUILDERS[kind](params, vocab_size=len(VOCAB))
+    model = get_kind("charlm", kind).build(params, vocab_size=len(VOCAB))
     # Sharper-than-init output weights: distinct, confident predictions make decoders differ.
     logits = model.get_layer("logits")
     kernel, bias = logits.get_weights()
@@ -133,11 +134,11 @@ def test_bad_decoder_settings_are_user_errors(generator):
 def test_generate_command_continues_the_prompt_with_the_champion(tmp_path, capsys):
     charlm.save(tmp_path / "charlm" / "gru" / "model", make_model("gru"), VOCAB, {"model": "gru"})
     (tmp_path / "charlm" / "champion.json").write_text(json.dumps({"model": "gru"}))
-    main_generate([PROMPT, "--models-dir", str(tmp_path), "--strategy", "greedy",
+    textrnn_main(["generate", PROMPT, "--models-dir", str(tmp_path), "--strategy", "greedy",
                    "--length", "25"])
     expected = Generator(make_model("gru"), VOCAB).greedy(PROMPT, 25)
     assert capsys.readouterr().out == PROMPT + expected + "\n"
     with pytest.raises(SystemExit) as exit_info:
-        main_generate(["€€", "--models-dir", str(tmp_path)])
+        textrnn_main(["generate", "€€", "--models-dir", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "no character of the prompt" in capsys.readouterr().err

@@ -13,11 +13,14 @@ from textrnn.batching import bucketed_dataset, real_token_share
 from textrnn.config import (DummyParams, SentimentNeuralParams, TfidfLogregParams,
                             VectorizerParams)
 from textrnn.errors import DataError, UserError
-from textrnn.models import get_builder
+from textrnn.catalog import get_kind
+from textrnn.errors import ParamsError
 from textrnn.models import sentiment
 from textrnn.models.layers import RowEmbedding
 from textrnn.seeding import seed_everything
 from textrnn.text import make_vectorizer, sequence_lengths, vectorize
+
+from fixtures import builder, kind_of, variant_changes
 
 NEURAL = ("dnn", "simple_rnn", "lstm", "gru", "bilstm")
 ALL = ("dummy", "tfidf_logreg", *NEURAL)
@@ -28,7 +31,7 @@ def neural_params(**changes) -> SentimentNeuralParams:
     base = dict(optimizer="lazy_adam", learning_rate=0.01, clipnorm=1.0, batch_size=16, epochs=1,
                 patience=1, embedding_dim=8, embedding_init="random", pretrained_norm=10.0,
                 vocabulary_from_vectors=True,
-                units=8, layers=1, dropout=0.1,
+                units=8, layers=1, bidirectional=False, dropout=0.1,
                 recurrent_dropout=0.0, l2=1e-4, dense_units=8, activation="relu",
                 pooling="max_mean", steps_per_execution=2)
     return SentimentNeuralParams(**{**base, **changes})
@@ -37,7 +40,7 @@ def neural_params(**changes) -> SentimentNeuralParams:
 PARAMS = {
     "dummy": DummyParams(strategy="prior"),
     "tfidf_logreg": TfidfLogregParams(ngram_max=2, min_df=1, C=1.0, sublinear_tf=True),
-    **{name: neural_params() for name in NEURAL},
+    **{name: neural_params(**variant_changes(name)) for name in NEURAL},
 }
 
 GOOD = ["great", "lovely", "excellent", "superb", "fine"]
@@ -58,12 +61,12 @@ def toy_corpus(n: int, seed: int) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def test_unknown_names_are_clear_errors():
-    with pytest.raises(UserError, match="known sentiment models: bilstm, dnn, dummy, gru, lstm, "
-                                        "simple_rnn, tfidf_logreg"):
-        get_builder("sentiment", "transformer")
-    with pytest.raises(UserError, match="known tasks: charlm, sentiment"):
-        get_builder("vision", "lstm")
+def test_unknown_kinds_are_clear_errors():
+    with pytest.raises(ParamsError, match="known kinds: dnn, dummy, gru, lstm, "
+                                          "simple_rnn, tfidf_logreg"):
+        get_kind("sentiment", "transformer")
+    with pytest.raises(ParamsError, match="known kinds: $"):
+        get_kind("vision", "lstm")
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -71,7 +74,7 @@ def test_every_model_trains_saves_and_loads_with_identical_predictions(name, tmp
     seed_everything(0)
     texts, labels = toy_corpus(32, seed=0)            # 32 rows / batch 16 = two steps
     val_texts, val_labels = toy_corpus(16, seed=1)
-    model = get_builder("sentiment", name)(PARAMS[name], vectorizer=VECTORIZER)
+    model = builder("sentiment", name)(PARAMS[name], vectorizer=VECTORIZER)
     history = model.fit(texts, labels, val_texts, val_labels, seed=0, work_dir=tmp_path / "work",
                         verbose=0)
     assert model.classes == ["negative", "positive"]
@@ -97,7 +100,7 @@ def test_head_follows_the_number_of_classes(tmp_path):
     seed_everything(0)
     texts, labels = toy_corpus(48, seed=0)
     labels = [label if i % 3 else "neutral" for i, label in enumerate(labels)]
-    model = get_builder("sentiment", "gru")(neural_params(), vectorizer=VECTORIZER)
+    model = builder("sentiment", "gru")(neural_params(), vectorizer=VECTORIZER)
     model.fit(texts, labels, texts[:12], labels[:12], seed=0, work_dir=tmp_path, verbose=0)
     assert model.classes == ["negative", "neutral", "positive"]
     assert model.predict_proba(["great"]).shape == (1, 3)
@@ -107,7 +110,7 @@ def test_loss_falls_and_model_learns_toy_sentiment(tmp_path):
     seed_everything(1)
     texts, labels = toy_corpus(256, seed=2)
     val_texts, val_labels = toy_corpus(64, seed=3)
-    model = get_builder("sentiment", "lstm")(
+    model = builder("sentiment", "lstm")(
         neural_params(epochs=6, patience=6, batch_size=32, embedding_dim=16, units=16),
         vectorizer=VECTORIZER)
     history = model.fit(texts, labels, val_texts, val_labels, seed=1, work_dir=tmp_path, verbose=0)
@@ -120,8 +123,10 @@ def test_loss_falls_and_model_learns_toy_sentiment(tmp_path):
 def test_padding_never_reaches_the_output(kind):
     """Same tokens, 3 or 40 trailing pads: identical probabilities (masking end to end)."""
     seed_everything(0)
-    network = sentiment.build_network(kind, neural_params(layers=2, pooling="max_mean"),
-                                      vocab_size=50, n_classes=2)
+    network = sentiment.build_network(
+        kind_of("sentiment", kind),
+        neural_params(layers=2, pooling="max_mean", **variant_changes(kind)),
+        vocab_size=50, n_classes=2)
     short = np.array([[5, 9, 3]], dtype="int32")
     padded = np.pad(short, ((0, 0), (0, 40)))
     np.testing.assert_allclose(network(padded, training=False), network(short, training=False),
@@ -142,7 +147,8 @@ def test_lstm_learns_first_token_task_padded_to_100():
         ids[row, 0] = 2 + labels[row]                       # token 2 -> class 0, 3 -> class 1
     params = neural_params(embedding_dim=8, units=16, dense_units=0, dropout=0.0, l2=0.0,
                            pooling="last", learning_rate=0.01)
-    network = sentiment.build_network("lstm", params, vocab_size=vocab, n_classes=2)
+    network = sentiment.build_network(get_kind("sentiment", "lstm"), params, vocab_size=vocab,
+                                      n_classes=2)
     network.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     network.fit(ids[:1000], labels[:1000], batch_size=50, epochs=6, verbose=0, shuffle=True)
@@ -229,7 +235,7 @@ def test_the_service_loads_what_train_saves_in_a_fresh_process(name, tmp_path):
 
     seed_everything(0)
     texts, labels = toy_corpus(32, seed=0)
-    model = get_builder("sentiment", name)(PARAMS[name], vectorizer=VECTORIZER)
+    model = builder("sentiment", name)(PARAMS[name], vectorizer=VECTORIZER)
     model.fit(texts, labels, texts[:16], labels[:16], seed=0, work_dir=tmp_path / "work", verbose=0)
     folder = tmp_path / "models" / "sentiment" / name / "model"
     folder.mkdir(parents=True)
@@ -260,26 +266,29 @@ def test_load_all_refuses_models_trained_on_other_classes_or_data(tmp_path):
     three = [label if i % 3 else "neutral" for i, label in enumerate(labels)]
     for name, rows, dataset in (("a", labels, "uci"), ("b", labels, "uci"), ("c", three, "uci"),
                                 ("d", labels, "imdb")):
-        model = get_builder("sentiment", "dummy")(PARAMS["dummy"], vectorizer=VECTORIZER)
+        model = builder("sentiment", "dummy")(PARAMS["dummy"], vectorizer=VECTORIZER)
         model.fit(texts, rows, texts, rows, seed=0, work_dir=tmp_path / "work", verbose=0)
         _save(model, tmp_path / name / "model", dataset)
-    assert list(sentiment.load_all(["a", "b"], tmp_path)) == ["a", "b"]
-    with pytest.raises(DataError, match=r"/c was trained on uci classes \['negative', 'neutral', "
+    def folders(*names):
+        return {name: tmp_path / name / "model" for name in names}
+
+    assert list(sentiment.load_all(folders("a", "b"))) == ["a", "b"]
+    with pytest.raises(DataError, match=r"/c/model was trained on uci classes \['negative', 'neutral', "
                                         r"'positive'\], a on uci \['negative', 'positive'\]"):
-        sentiment.load_all(["a", "c"], tmp_path)
-    with pytest.raises(DataError, match="/d was trained on imdb classes"):
-        sentiment.load_all(["a", "d"], tmp_path)
+        sentiment.load_all(folders("a", "c"))
+    with pytest.raises(DataError, match="/d/model was trained on imdb classes"):
+        sentiment.load_all(folders("a", "d"))
 
 
 def test_the_ensemble_is_the_mean_of_its_members_and_saves_as_one_file(tmp_path):
     texts, labels = toy_corpus(32, seed=0)
     for kind in ("dnn", "gru"):
         seed_everything(0)
-        model = get_builder("sentiment", kind)(PARAMS[kind], vectorizer=VECTORIZER)
+        model = builder("sentiment", kind)(PARAMS[kind], vectorizer=VECTORIZER)
         model.fit(texts, labels, texts[:16], labels[:16], seed=0, work_dir=tmp_path / kind,
                   verbose=0)
         _save(model, tmp_path / kind / "model")
-    members = sentiment.load_all(["dnn", "gru"], tmp_path)
+    members = sentiment.load_all({k: tmp_path / k / "model" for k in ("dnn", "gru")})
     combined = sentiment.ensemble({n: m.keras_model for n, m in members.items()})
     combined.save(tmp_path / "ensemble.keras")
     probe = ["great film", "", "awful " * 40]
@@ -291,7 +300,9 @@ def test_the_ensemble_is_the_mean_of_its_members_and_saves_as_one_file(tmp_path)
 def _twin_networks(kind: str = "lstm") -> tuple[keras.Model, keras.Model]:
     """The default network twice, the second with keras.layers.Embedding, same initial weights."""
     seed_everything(3)
-    ours = sentiment.build_network(kind, neural_params(dropout=0.0), vocab_size=50, n_classes=2)
+    ours = sentiment.build_network(kind_of("sentiment", kind),
+                                   neural_params(dropout=0.0, **variant_changes(kind)),
+                                   vocab_size=50, n_classes=2)
 
     def keras_embedding(layer):
         if isinstance(layer, RowEmbedding):

@@ -45,9 +45,10 @@ def test_repository_params_are_valid():
          "split.charlm = {'test': 0.05, 'train': 0.5, 'val': 0.05} is invalid: "
          "train + val + test must add up to 1, got 0.6"),
         ("fetch", lambda p: p["fetch"].pop("timeout_s"), "fetch.timeout_s is missing"),
-        ("train", lambda p: p["train"]["sentiment"].update(models=["lstm", "transformer"]),
-         "train.sentiment.models.1 = 'transformer' is invalid: Input should be 'dummy', "
-         "'tfidf_logreg', 'dnn', 'simple_rnn', 'lstm', 'gru' or 'bilstm'"),
+        ("train", lambda p: p["train"]["sentiment"].update(models=["lstm", "LSTM 2"]),
+         "train.sentiment.models.1 = 'LSTM 2' is invalid: String should match pattern"),
+        ("train", lambda p: p["train"]["sentiment"].update(models=["lstm", "gru", "lstm"]),
+         "train.sentiment: models names ['lstm'] more than once"),
         ("data", lambda p: p.update(dataa={}), "dataa is not a known key (allowed here: "),
         ("preprocess", lambda p: p["preprocess"]["sentiment"].update(strip_html="yes"),
          "preprocess.sentiment.strip_html = 'yes' is invalid: Input should be a valid boolean"),

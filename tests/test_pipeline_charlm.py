@@ -25,7 +25,7 @@ PROMPT = "En un lugar de la Mancha"
 def repo(tmp_path_factory, mirror):
     dest = copy_repo(tmp_path_factory.mktemp("charlm") / "repo", params_override={
         "train": {"charlm": {"models": MODELS, "sequence_length": 20,
-                             **{name: TINY for name in MODELS}}},
+                             "variants": {name: TINY for name in MODELS}}},
         "tune": {"charlm": {"models": {name: {"enabled": False} for name in MODELS}}},
         "evaluate": {"charlm": {"prompts": [PROMPT], "sample_length": 30,
                                 "temperatures": TEMPERATURES, "beam_width": 3}},

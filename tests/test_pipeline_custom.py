@@ -19,22 +19,11 @@ TINY_CHARLM = {"embedding_dim": 4, "units": 8, "layers": 1, "batch_size": 8, "ep
                "patience": 1, "steps_per_epoch": 4, "learning_rate": 0.02}
 
 
-def _only_models(repo, keep: list[str], task: str) -> None:
-    """evaluate_<task> lists every default model as a dep: keep those of the tiny run only."""
-    known = {"sentiment": ["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm", "gru", "bilstm"],
-             "charlm": ["simple_rnn", "lstm", "gru"]}[task]
-    drop = {f"- models/{task}/{m}/model" for m in known if m not in keep}
-    drop |= {f"- plots/{task}/history/{m}.csv" for m in known if m not in keep}
-    lines = (repo / "dvc.yaml").read_text().splitlines(keepends=True)
-    (repo / "dvc.yaml").write_text("".join(l for l in lines if l.strip() not in drop))
-    run_cmd(["git", "commit", "-qam", f"evaluate_{task}: tiny model list"], repo)
-
-
 def test_a_three_class_table_runs_through_the_pipeline_and_the_service(tmp_path):
     repo = copy_repo(tmp_path / "repo", {
         "data": {"sentiment": "custom", "custom": {"sentiment": {
             "path": "examples/reviews.tsv", "text_column": "review", "label_column": "sentiment"}}},
-        "train": {"sentiment": {"models": SENTIMENT_MODELS, "gru": TINY_SENTIMENT,
+        "train": {"sentiment": {"models": SENTIMENT_MODELS, "variants": {"gru": TINY_SENTIMENT},
                                 "ensemble": {"members": []}}},
         "tune": {"sentiment": {"models": {m: {"enabled": False} for m in
                                           ["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm",
@@ -42,7 +31,6 @@ def test_a_three_class_table_runs_through_the_pipeline_and_the_service(tmp_path)
         "evaluate": {"sentiment": {"bootstrap_samples": 100}},
         "embeddings": {"corpus": "none"},   # the embed stage then writes no vectors, in no time
     })
-    _only_models(repo, SENTIMENT_MODELS, "sentiment")
     run_cmd(["dvc", "repro", "evaluate_sentiment"], repo, timeout=1500)
 
     metrics = json.loads((repo / "metrics/sentiment.json").read_text())
@@ -74,7 +62,8 @@ def test_a_text_file_runs_through_the_charlm_pipeline(tmp_path):
     repo = copy_repo(tmp_path / "repo", {
         "data": {"charlm": "custom", "custom": {"charlm": {"path": "corpus.txt"}}},
         "preprocess": {"charlm": {"min_chars": 1000}},
-        "train": {"charlm": {"models": ["gru"], "sequence_length": 16, "gru": TINY_CHARLM}},
+        "train": {"charlm": {"models": ["gru"], "sequence_length": 16,
+                             "variants": {"gru": TINY_CHARLM}}},
         "tune": {"charlm": {"models": {m: {"enabled": False} for m in ["simple_rnn", "lstm", "gru"]}}},
         "evaluate": {"charlm": {"prompts": ["el "], "sample_length": 10, "temperatures": [1.0],
                                 "beam_width": 2}},
@@ -82,7 +71,6 @@ def test_a_text_file_runs_through_the_charlm_pipeline(tmp_path):
     (repo / "corpus.txt").write_text(
         "El caballero andante sale al camino y encuentra molinos.\n" * 60, encoding="utf-8")
     run_cmd(["git", "add", "corpus.txt"], repo)
-    _only_models(repo, ["gru"], "charlm")
     run_cmd(["dvc", "repro", "evaluate_charlm"], repo, timeout=1500)
     metrics = json.loads((repo / "metrics/charlm.json").read_text())
     assert list(metrics) == ["gru"]

@@ -23,9 +23,10 @@ TINY = {"embedding_dim": 8, "units": 8, "dense_units": 8, "epochs": 2, "patience
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, mirror):
     dest = copy_repo(tmp_path_factory.mktemp("sentiment") / "repo", params_override={
-        "train": {"sentiment": {name: TINY for name in MODELS[2:]}},
+        "train": {"sentiment": {"defaults": {"network": TINY}}},    # every neural model
         "evaluate": {"sentiment": {"bootstrap_samples": 200}},
-        "tune": {"sentiment": {"models": {name: {"enabled": False} for name in MODELS}}},
+        "tune": {"sentiment": {"defaults": {"tfidf_logreg": {"enabled": False},
+                                            "network": {"enabled": False}}}},
         "embeddings": {"vocabulary": 3000, "dim": 8},   # = TINY embedding_dim: pretrained start
     })
     env = {"TEXTRNN_DATA_MIRROR": str(mirror)}
@@ -130,20 +131,34 @@ def test_report_plots_and_history_are_written(repo):
     assert "bilstm" in shown and "roc_auc" in shown
 
 
-def test_changing_one_models_params_retrains_only_that_model(repo):
-    dest, env = repo
+def _stale_after(dest, env, edit) -> set[str]:
+    """The stages `dvc status` calls stale once ``edit`` of params.yaml is resolved."""
     original = (dest / "params.yaml").read_text()
     params = yaml.safe_load(original)
-    params["train"]["sentiment"]["gru"]["units"] = 12
+    edit(params["train"]["sentiment"])
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        status = json.loads(run_cmd(["dvc", "status", "--json", "--with-deps", "evaluate_sentiment"], dest,
-                                    env=env).stdout)
+        run_cmd(["dvc", "repro", "-s", "resolve@sentiment"], dest, env=env)
+        status = json.loads(run_cmd(["dvc", "status", "--json", "evaluate_sentiment",
+                                     "--with-deps"], dest, env=env).stdout)
     finally:
         (dest / "params.yaml").write_text(original)
-    changed = {stage.split(":")[-1] for stage in status}
-    # evaluate_sentiment turns stale only once the new gru model exists
-    assert changed == {"tune_sentiment@gru", "train_sentiment@gru"}
+        run_cmd(["dvc", "repro", "-s", "resolve@sentiment"], dest, env=env)
+    return {stage.split(":")[-1] for stage in status}
+
+
+def test_changing_one_models_params_retrains_only_that_model(repo):
+    dest, env = repo
+    # evaluate_sentiment and the ensemble turn stale only once the new gru model exists
+    assert _stale_after(dest, env, lambda train: train["variants"].update(gru={"units": 12})) \
+        == {"tune_sentiment@gru", "train_sentiment@gru"}
+
+
+def test_a_shared_default_reruns_every_model_that_uses_it_and_no_other(repo):
+    dest, env = repo
+    stale = _stale_after(dest, env, lambda train: train["defaults"]["network"].update(units=6))
+    assert stale == {f"{stage}@{name}" for stage in ("tune_sentiment", "train_sentiment")
+                     for name in MODELS[2:]}         # not dummy, not tfidf_logreg
 
 
 def test_retraining_with_the_same_seed_gives_the_same_metrics(repo):
@@ -170,3 +185,28 @@ def test_repro_force_gives_bit_identical_metrics(repo):
     assert json.dumps(_without_run_ids(after), sort_keys=True) == \
         json.dumps(_without_run_ids(before), sort_keys=True)
     assert all(after[m]["mlflow_run_id"] != before[m]["mlflow_run_id"] for m in EVALUATED)
+
+
+def test_models_are_added_and_dropped_with_dvc_exp_run_alone(repo):
+    """A second LSTM of another size and a bidirectional GRU, the rest dropped: `-S` only, no
+    edit of dvc.yaml or params.yaml by hand (last in this module: it changes the workspace)."""
+    dest, env = repo
+    names = ["tfidf_logreg", "lstm", "lstm_16", "bigru"]
+    run_cmd(["dvc", "exp", "run",
+             "-S", f"train.sentiment.models=[{','.join(names)}]",
+             "-S", "+train.sentiment.variants.lstm_16={kind: lstm, units: 16}",
+             "-S", "+train.sentiment.variants.bigru={kind: gru, bidirectional: true}",
+             "-S", "train.sentiment.ensemble.members=[lstm,bigru]"], dest, env=env, timeout=1500)
+    metrics = json.loads((dest / "metrics/sentiment.json").read_text())
+    assert sorted(metrics) == sorted([*names, "ensemble"])
+    meta = {name: json.loads((dest / f"models/sentiment/{name}/model/meta.json").read_text())
+            for name in ("lstm_16", "bigru")}
+    assert meta["lstm_16"]["kind"] == "lstm" and meta["bigru"]["kind"] == "gru"
+    bigru = keras.saving.load_model(dest / "models/sentiment/bigru/model/model.keras",
+                                    safe_mode=True)
+    network = bigru.get_layer("bigru_network")
+    assert isinstance(network.get_layer("bigru_1"), keras.layers.Bidirectional)
+    spec = json.loads((dest / "models/specs/sentiment/lstm_16/model.json").read_text())
+    assert spec["params"]["units"] == 16 and spec["params"]["embedding_dim"] == TINY["embedding_dim"]
+    shown = json.loads(run_cmd(["dvc", "exp", "show", "--json"], dest, env=env).stdout)
+    assert "lstm_16" in json.dumps(shown)

@@ -117,6 +117,7 @@ def test_service_loads_the_champions_from_the_registry_like_from_models(store, t
     import mlflow
 
     from textrnn.serving import load_models
+    from textrnn.serving.from_registry import load_models as load_registered
 
     uri, models, runs = store
     registry.set_champion("sentiment", runs["lstm"][0], selected_on="val_accuracy", value=0.9)
@@ -126,7 +127,7 @@ def test_service_loads_the_champions_from_the_registry_like_from_models(store, t
 
     mlflow.set_tracking_uri(f"file://{tmp_path / 'elsewhere'}")   # the service's own default
     try:
-        sentiment, generator = registry.load_models(uri)              # reads only ``uri``
+        sentiment, generator = load_registered(uri)              # reads only ``uri``
     finally:
         mlflow.set_tracking_uri(uri)
     assert not (tmp_path / "elsewhere").exists()
@@ -146,11 +147,13 @@ def test_service_loads_the_champions_from_the_registry_like_from_models(store, t
 def test_a_registry_without_a_champion_is_a_clear_error(tmp_path):
     import mlflow
 
+    from textrnn.serving.from_registry import load_models as load_registered
+
     before = mlflow.get_tracking_uri()
     uri = f"sqlite:///{tmp_path / 'empty.db'}"
     try:
         with pytest.raises(UserError, match="has no textrnn-sentiment@champion.*dvc repro"):
-            registry.load_models(uri)
+            load_registered(uri)
     finally:
         mlflow.set_tracking_uri(before)
 

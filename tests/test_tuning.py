@@ -14,7 +14,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from textrnn.config import ModelTuneParams, SentimentNeuralParams, load_params
+from textrnn.catalog import resolve_model, resolve_models
+from textrnn.config import ModelTuneParams, SentimentNeuralParams, read_yaml
 from textrnn.errors import ParamsError
 from textrnn.tuning import space as spaces
 from textrnn.tuning.study import (
@@ -44,8 +45,18 @@ def _params_file(tmp_path: Path, model_tune: dict, model: str = "lstm") -> Path:
     return path
 
 
+def _resolved(path: Path, model: str = "lstm"):
+    raw = read_yaml(path)
+    return resolve_model("sentiment", model, raw["train"]["sentiment"], raw["tune"]["sentiment"])
+
+
+def _tune(tmp_path: Path, model_tune: dict) -> ModelTuneParams:
+    """How the lstm is tuned with ``model_tune`` as its tune.sentiment.models entry."""
+    return _resolved(_params_file(tmp_path, model_tune)).tune
+
+
 def _base() -> SentimentNeuralParams:
-    return load_params("train", path=ROOT / "params.yaml").train.sentiment.lstm
+    return _resolved(ROOT / "params.yaml").params
 
 
 def _enabled(**overrides) -> dict:
@@ -55,8 +66,7 @@ def _enabled(**overrides) -> dict:
 
 
 def _checked(tmp_path: Path, tune: dict) -> dict:
-    params = load_params("tune", path=_params_file(tmp_path, tune))
-    settings = params.tune.sentiment.models["lstm"]
+    settings = _tune(tmp_path, tune)
     try:
         return spaces.check_space(settings.space, _base(), key="tune.sentiment.models.lstm.space",
                                   fixed=settings.fixed)
@@ -68,13 +78,15 @@ def _checked(tmp_path: Path, tune: dict) -> dict:
 
 
 def test_the_repository_params_parse_and_every_space_checks():
-    params = load_params("train", "tune", path=ROOT / "params.yaml")
+    raw = read_yaml(ROOT / "params.yaml")
+    checked = 0
     for task in ("sentiment", "charlm"):
-        for model, settings in getattr(params.tune, task).models.items():
-            if settings.enabled:
-                base = getattr(getattr(params.train, task), model)
-                spaces.check_space(settings.space, base, key=f"tune.{task}.models.{model}.space",
-                                   fixed=settings.fixed)
+        for model, spec in resolve_models(task, raw["train"][task], raw["tune"][task]).items():
+            if spec.tune is not None and spec.tune.enabled:
+                spaces.check_space(spec.tune.space, spec.params,
+                                   key=f"tune.{task}.models.{model}.space", fixed=spec.tune.fixed)
+                checked += 1
+    assert checked == 6 + 3     # every default model but the dummy
 
 
 def test_a_pasted_grid_runs_as_categorical_choices(tmp_path):
@@ -118,7 +130,7 @@ def test_ranges_int_float_and_log_scale(tmp_path):
 ])
 def test_a_malformed_entry_is_a_params_error_naming_the_key(tmp_path, entry, message):
     with pytest.raises(ParamsError) as err:
-        load_params("tune", path=_params_file(tmp_path, _enabled(space={"units": entry})))
+        _tune(tmp_path, _enabled(space={"units": entry}))
     assert "tune.sentiment.models.lstm.space.units" in str(err.value)
     assert message in str(err.value)
 
@@ -141,12 +153,11 @@ def test_grid_sampler_refuses_ranges_and_enabled_needs_every_key(tmp_path):
     space = _checked(tmp_path, _enabled(space={"dropout": {"low": 0.1, "high": 0.5}}))
     with pytest.raises(ValueError, match="sampler grid needs a list of choices"):
         spaces.grid(space)
-    with pytest.raises(ParamsError, match="n_trials"):
-        load_params("tune", path=_params_file(tmp_path, {"enabled": True, "space": {"units": [1]}}))
-    off = load_params("tune", path=_params_file(tmp_path, {"enabled": False}))
-    assert off.tune.sentiment.models["lstm"] == ModelTuneParams(enabled=False)
+    with pytest.raises(ParamsError, match="n_trials"):   # a group without a budget
+        _tune(tmp_path, {"enabled": True, "n_trials": None, "space": {"units": [1]}})
+    assert _tune(tmp_path, {"enabled": False}).enabled is False
     with pytest.raises(ParamsError, match="sampler"):
-        load_params("tune", path=_params_file(tmp_path, _enabled(sampler="bayes")))
+        _tune(tmp_path, _enabled(sampler="bayes"))
 
 
 # ----------------------------------------------------------------------------- sampler, pruner
@@ -346,7 +357,7 @@ def test_best_params_handoff_to_train(tmp_path):
          tracking_params=tracking, best_params_path=off_path, plots_dir=tmp_path / "off_plots",
          progress=False)
     assert json.loads(off_path.read_text()) == {"tuned": False, "params": {}}
-    assert tuned_params(_base(), off_path) == (_base(), False)
+    assert tuned_params(_base(), off_path) == (_base(), False, {})
     assert (tmp_path / "off_plots" / "optimization_history.png").stat().st_size > 0
 
     settings = ModelTuneParams(**{**_enabled(n_trials=4, space={
@@ -363,8 +374,10 @@ def test_best_params_handoff_to_train(tmp_path):
     written = json.loads(on_path.read_text())
     assert written == json.loads(json.dumps(doc)) and written["tuned"] is True
     assert written["n_trials"] == 4 and set(written["params"]) == {"units", "learning_rate"}
-    trained, tuned = tuned_params(_base(), on_path)
+    trained, tuned, changes = tuned_params(_base(), on_path)
     assert tuned is True
+    assert {k: new for k, (_, new) in changes.items()} == {
+        k: v for k, v in written["params"].items() if getattr(_base(), k) != v}
     assert (trained.units, trained.learning_rate) == (written["params"]["units"],
                                                       written["params"]["learning_rate"])
     assert written["value"] >= _base().units / 1000 - abs(_base().learning_rate - 0.004)

@@ -27,7 +27,7 @@ from textrnn import training
 from textrnn.config import CharlmNeuralParams
 from textrnn.errors import DataError, UserError
 from textrnn.io import write_json
-from textrnn.models.charlm import BUILDERS, state_model
+from textrnn.models.charlm import state_model
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +126,16 @@ class EpochCounter(keras.callbacks.Callback):
 
 
 def fit_model(
-    kind: str, params: CharlmNeuralParams, *, vocab_size: int, train_ids: np.ndarray,
+    kind: Any, params: CharlmNeuralParams, *, vocab_size: int, train_ids: np.ndarray,
     val_ids: np.ndarray, sequence_length: int, seed: int, work_dir: Path,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 2,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Build, compile and fit model ``kind``; returns the model (best epoch) and its history.
+    """Build, compile and fit a model of ``kind`` (a charlm kind of :mod:`textrnn.catalog`); returns the model (best epoch) and its history.
 
     The history gains ``perplexity`` and ``val_perplexity`` (exp of the mean loss per
     character over that epoch's windows; the exact figure is :func:`exact_perplexity`).
     """
-    model = BUILDERS[kind](params, vocab_size=vocab_size)
+    model = kind.build(params, vocab_size=vocab_size)
     training.compile_model(model, params,
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     counter = EpochCounter()

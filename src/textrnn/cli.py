@@ -1,5 +1,7 @@
-"""The `textrnn` command. One subcommand per job; add one with an ``add_<name>_command`` function
-registered in :func:`build_parser` (its handler takes the parsed arguments)."""
+"""The `textrnn` command: everything a person runs by hand (serve, generate, report, ui,
+tune-worker). One subcommand per job; add one with an ``add_<name>_command`` function registered
+in :func:`build_parser` (its handler takes the parsed arguments). The DVC stages keep their own
+``python -m stages.<stage>`` entry points, which dvc.yaml calls."""
 
 from __future__ import annotations
 
@@ -7,10 +9,14 @@ import argparse
 import dataclasses
 import logging
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from textrnn.stage import run
+from textrnn.errors import UserError
+from textrnn.stage import TASKS, quiet_tensorflow, run
 
 API_KEY_ENV = "TEXTRNN_API_KEY"
 log = logging.getLogger("textrnn.serve")
@@ -21,11 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_command(commands)
     add_generate_command(commands)
+    add_report_command(commands)
+    add_ui_command(commands)
+    add_tune_worker_command(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    quiet_tensorflow()
     run(lambda: args.handler(args))
 
 
@@ -73,15 +83,14 @@ def serve_command(args: argparse.Namespace) -> None:
         limits=Limits(**{item.name: getattr(args, item.name) for item in dataclasses.fields(Limits)}),
     )
     settings.check_exposure()           # before the slow part: loading TensorFlow and the models
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import uvicorn
 
     from textrnn.serving import create_app, load_models
 
     if args.registry:
-        from textrnn import registry
+        from textrnn.serving.from_registry import load_models as load_registered
 
-        sentiment, generator = registry.load_models(args.registry)
+        sentiment, generator = load_registered(args.registry)
     else:
         sentiment, generator = load_models(settings.models_dir)
     app = create_app(settings, sentiment=sentiment, generator=generator)
@@ -123,7 +132,83 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
 
 
 def generate_command(args: argparse.Namespace) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from textrnn.generation import generate_command as generate
 
     generate(args)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def add_report_command(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report", help="compare the workspace's metrics, plots and champions with a revision",
+        description="Write reports/compare.md and the plot pages: the workspace beside a git "
+                    "revision (what `make report` runs).")
+    report.add_argument("--baseline", default=None,
+                        help="git revision to compare with (default: HEAD, or HEAD~1 when the "
+                        "workspace equals HEAD)")
+    report.add_argument("--out", type=Path, default=Path("reports"), help="default: %(default)s")
+    report.set_defaults(handler=report_command)
+
+
+def report_command(args: argparse.Namespace) -> None:
+    from textrnn.compare import make_report
+
+    path = make_report(Path("."), args.out, args.baseline)
+    print(f"wrote {path}, {path.parent / 'plots/index.html'}, "
+          f"{path.parent / 'plots_diff/index.html'}")
+
+
+# ----------------------------------------------------------------------------- ui
+
+
+def add_ui_command(commands: argparse._SubParsersAction) -> None:
+    ui = commands.add_parser(
+        "ui", help="the MLflow UI over params.yaml's tracking store (loopback only)",
+        description="Run `mlflow ui` over tracking.uri of params.yaml on 127.0.0.1 (what "
+                    "`make ui` runs); with a tracking server, say where its own UI is.")
+    ui.add_argument("--port", type=int, default=5000, help="default: %(default)s")
+    ui.add_argument("--params", default="params.yaml", help="default: %(default)s")
+    ui.set_defaults(handler=ui_run)
+
+
+def ui_run(args: argparse.Namespace) -> None:
+    from textrnn.config import load_params
+    from textrnn.tracking import ui_command
+
+    found = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
+    command = ui_command(args.params, port=args.port, mlflow_bin=found)
+    if command is None:
+        uri = load_params("tracking", path=args.params).tracking.uri
+        print(f"tracking.uri is the tracking server {uri}: open it in a browser "
+              "(it serves its own UI)")
+        return
+    print(f"MLflow UI over {command[3]} on http://127.0.0.1:{args.port} (Ctrl-C stops it)",
+          flush=True)
+    os.execv(command[0], command)
+
+
+# ----------------------------------------------------------------------------- tune-worker
+
+
+def add_tune_worker_command(commands: argparse._SubParsersAction) -> None:
+    worker = commands.add_parser(
+        "tune-worker", help="join a model's tuning study from another process or machine",
+        description="Run trials of TASK's model MODEL in the study at params.yaml's "
+                    "tune.storage (a PostgreSQL URL every machine reaches) until its budget is "
+                    "used; writes no outputs (the DVC stage on the first machine does). Run it "
+                    "in a checkout of the repository.")
+    worker.add_argument("task", choices=TASKS)
+    worker.add_argument("model", help="a model of train.TASK.models")
+    worker.set_defaults(handler=tune_worker_command)
+
+
+def tune_worker_command(args: argparse.Namespace) -> None:
+    if not Path(f"stages/tune_{args.task}.py").is_file():
+        raise UserError("run `textrnn tune-worker` in the repository's root folder "
+                        f"(stages/tune_{args.task}.py is not here)")
+    command = [sys.executable, "-m", f"stages.tune_{args.task}", args.model, "--worker"]
+    code = subprocess.call(command)   # the stage's own checks, output and exit code
+    if code:
+        raise SystemExit(code)

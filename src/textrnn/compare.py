@@ -10,12 +10,11 @@ run was just committed), it is HEAD~1, so the report always compares the latest 
 before. The HTML pages work offline: vega, vega-lite and vega-embed are inlined (fetched once with
 `npm pack` into .cache/vega/); without npm they load from a CDN as DVC's own template does.
 
-Usage: python -m textrnn.compare [--baseline REV] [--out reports]
+Usage: textrnn report [--baseline REV] [--out reports]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
@@ -272,26 +271,3 @@ def make_report(root: Path = Path("."), out: Path = Path("reports"), baseline: s
                           f"{rev} beside the workspace (`dvc plots diff {rev}`)":
                           "plots_diff/index.html"}))
     return report
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m textrnn.compare",
-                                     description="Compare the workspace with the previous commit.")
-    parser.add_argument("--baseline", default=None,
-                        help="git revision to compare with (default: HEAD, or HEAD~1 when the "
-                        "workspace equals HEAD)")
-    parser.add_argument("--out", type=Path, default=Path("reports"), help="default: %(default)s")
-    args = parser.parse_args(argv)
-
-    def report() -> None:
-        path = make_report(Path("."), args.out, args.baseline)
-        print(f"wrote {path}, {path.parent / 'plots/index.html'}, "
-              f"{path.parent / 'plots_diff/index.html'}")
-
-    from textrnn.stage import run
-
-    run(report)
-
-
-if __name__ == "__main__":
-    main()

@@ -141,10 +141,12 @@ class TrackingParams(Section):
 
 # ----------------------------------------------------------------------------- train
 
-SentimentModelName = Literal["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm", "gru", "bilstm"]
-CharlmModelName = Literal["simple_rnn", "lstm", "gru"]
 Optimizer = Literal["adam", "lazy_adam", "rmsprop", "sgd", "adamw"]
 Activation = Literal["relu", "tanh", "gelu", "elu", "sigmoid"]
+# a model's name is a folder name and a DVC stage suffix: lower case, digits, underscores
+ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+# Raw values, checked against a kind's params class by textrnn.catalog (which knows the kinds)
+RawValues = dict[str, Any]
 
 
 class DummyParams(Section):
@@ -176,8 +178,9 @@ class SentimentNeuralParams(FitParams):
     pretrained_norm: float = Field(gt=0, le=1000)
     # with pretrained: words that have a vector but never occur in train get an id of their own
     vocabulary_from_vectors: bool
-    units: int = Field(ge=1, le=4096)      # recurrent units (dnn: width of the dense layers)
+    units: int = Field(ge=1, le=4096)      # recurrent units per direction (dnn: dense width)
     layers: int = Field(ge=1, le=8)        # stacked recurrent layers (dnn: dense layers)
+    bidirectional: bool                    # recurrent kinds: a second layer reads backwards
     dropout: float = Field(ge=0, lt=1)
     recurrent_dropout: float = Field(ge=0, lt=1)
     l2: float = Field(ge=0)
@@ -194,12 +197,30 @@ class VectorizerParams(Section):
     max_length: int = Field(ge=1)          # longer texts are truncated (tokens)
 
 
-NeuralSentimentName = Literal["dnn", "simple_rnn", "lstm", "gru", "bilstm"]
+def _unique(names: list[str], key: str) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{key} names {repeated} more than once")
+
+
+class ModelsSection(Section):
+    """The models of a task: which run, how each differs from its kind's defaults."""
+
+    models: list[ModelName] = Field(min_length=1)   # trained, tuned and evaluated, in this order
+    # name -> {kind: <kind>, <key>: <value>...}: only what differs from defaults.<kind's group>;
+    # a model named after its kind needs no entry
+    variants: dict[ModelName, RawValues]
+    defaults: dict[str, RawValues]                   # per group of kinds (see textrnn.catalog)
+
+    @model_validator(mode="after")
+    def _names_once(self) -> ModelsSection:
+        _unique(list(self.models), "models")
+        return self
 
 
 class EnsembleParams(Section):
     # trained neural models whose probabilities are averaged; [] = no ensemble
-    members: list[NeuralSentimentName]
+    members: list[ModelName]
 
     @model_validator(mode="after")
     def _two_or_none(self) -> EnsembleParams:
@@ -208,16 +229,8 @@ class EnsembleParams(Section):
         return self
 
 
-class SentimentTrainParams(Section):
-    models: list[SentimentModelName] = Field(min_length=1)
+class SentimentTrainParams(ModelsSection):
     vectorizer: dict[SentimentDataset, VectorizerParams]
-    dummy: DummyParams
-    tfidf_logreg: TfidfLogregParams
-    dnn: SentimentNeuralParams
-    simple_rnn: SentimentNeuralParams
-    lstm: SentimentNeuralParams
-    gru: SentimentNeuralParams
-    bilstm: SentimentNeuralParams
     ensemble: EnsembleParams
 
     @model_validator(mode="after")
@@ -238,12 +251,8 @@ class CharlmNeuralParams(FitParams):
     steps_per_epoch: int = Field(ge=0)
 
 
-class CharlmTrainParams(Section):
-    models: list[CharlmModelName] = Field(min_length=1)
+class CharlmTrainParams(ModelsSection):
     sequence_length: int = Field(ge=2, le=10000)   # characters per training window
-    simple_rnn: CharlmNeuralParams
-    lstm: CharlmNeuralParams
-    gru: CharlmNeuralParams
 
 
 class TrainParams(Section):
@@ -309,9 +318,15 @@ class ModelTuneParams(Section):
         return self
 
 
-class SentimentTuneParams(Section):
+class TaskTuneParams(Section):
+    # per group of kinds, as train.<task>.defaults: the settings every model of the group gets
+    defaults: dict[str, RawValues]
+    # per model name: keys that replace the group's (whole keys: a space given here replaces it)
+    models: dict[ModelName, RawValues]
+
+
+class SentimentTuneParams(TaskTuneParams):
     cv_folds: int = Field(ge=0, le=20)  # 0: score on the val split; k >= 2: k folds of train
-    models: dict[SentimentModelName, ModelTuneParams]
 
     @model_validator(mode="after")
     def _folds(self) -> SentimentTuneParams:
@@ -320,8 +335,8 @@ class SentimentTuneParams(Section):
         return self
 
 
-class CharlmTuneParams(Section):
-    models: dict[CharlmModelName, ModelTuneParams]
+class CharlmTuneParams(TaskTuneParams):
+    pass
 
 
 class TuneParams(Section):
@@ -363,12 +378,16 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return sorted(fields) if fields else []
 
 
-def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:
-    """One readable line per problem (joined by '; '), naming key path, value and what is allowed."""
+def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str,
+                            prefix: str = "") -> str:
+    """One readable line per problem (joined by '; '), naming key path, value and what is allowed.
+
+    ``prefix``: the key path of what ``model`` validated (``train.sentiment.variants.lstm``).
+    """
     parts = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        key = _key_path(loc) or "<top level>"
+        key = ".".join(filter(None, [prefix, _key_path(loc)])) or "<top level>"
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(model, loc)) or "none"
             parts.append(f"{key} is not a known key (allowed here: {allowed})")

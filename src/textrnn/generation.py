@@ -241,16 +241,3 @@ def generate_command(args: argparse.Namespace) -> None:
                               temperature=args.temperature, beam_width=args.beam_width,
                               seed=args.seed, top_k=args.top_k)
     print(args.prompt + text)
-
-
-def main_generate(argv: Sequence[str] | None = None) -> None:
-    """``python -m textrnn.generation PROMPT [options]``, the same as ``textrnn generate``."""
-    import sys
-
-    from textrnn.cli import main
-
-    main(["generate", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    main_generate()

@@ -197,7 +197,7 @@ def start_run(
         yield run
 
 
-# ----------------------------------------------------------------------------- `make ui`
+# ----------------------------------------------------------------------------- `textrnn ui`
 
 
 def ui_command(params_file: str | os.PathLike = "params.yaml", *, port: int = 5000,
@@ -211,38 +211,3 @@ def ui_command(params_file: str | os.PathLike = "params.yaml", *, port: int = 50
         return None
     return [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1"]    # one person's UI: one worker is plenty
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m textrnn.tracking ui [--port N]``: run `mlflow ui` (what `make ui` calls)."""
-    import argparse
-    import shutil
-    import sys
-
-    from textrnn.stage import run
-
-    parser = argparse.ArgumentParser(prog="python -m textrnn.tracking")
-    parser.add_argument("command", choices=["ui"])
-    parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-
-    def ui() -> None:
-        found = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
-        command = ui_command(args.params, port=args.port, mlflow_bin=found)
-        if command is None:
-            from textrnn.config import load_params
-
-            uri = load_params("tracking", path=args.params).tracking.uri
-            print(f"tracking.uri is the tracking server {uri}: open it in a browser "
-                  "(it serves its own UI)")
-            return
-        print(f"MLflow UI over {command[3]} on http://127.0.0.1:{args.port} (Ctrl-C stops it)",
-              flush=True)
-        os.execv(command[0], command)
-
-    run(ui)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
 """Character-level language models: SimpleRNN, LSTM and GRU over the same skeleton.
 
-``BUILDERS[name](params, vocab_size=...)`` returns an uncompiled Keras model that maps int
+``build_charlm(kind, params, vocab_size=...)`` (``kind``: a recurrent charlm kind of
+:mod:`textrnn.catalog`) returns an uncompiled Keras model that maps int
 character ids ``(batch, time)`` to next-character logits ``(batch, time, vocab)``: every
 position of a window is a target (sequence-to-sequence), trained with sparse targets.
 :func:`state_model` turns a trained model into the same network with explicit recurrent
@@ -9,7 +10,6 @@ states, which the decoders and the exact-perplexity evaluation step through chun
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,10 +19,8 @@ from keras import layers
 from textrnn.config import CharlmNeuralParams
 from textrnn.models.layers import recurrent_layer
 
-KINDS = ("simple_rnn", "lstm", "gru")
 
-
-def build_charlm(kind: str, params: CharlmNeuralParams, *, vocab_size: int) -> keras.Model:
+def build_charlm(kind: Any, params: CharlmNeuralParams, *, vocab_size: int) -> keras.Model:
     """Embedding -> ``params.layers`` recurrent layers (dropout between) -> logits per step.
 
     No recurrent dropout: it would turn off the fused kernels, several times slower on CPU.
@@ -33,15 +31,12 @@ def build_charlm(kind: str, params: CharlmNeuralParams, *, vocab_size: int) -> k
     # Index 0 is the unknown-character token, a real input: no masking.
     x = layers.Embedding(vocab_size, params.embedding_dim, name="embedding")(ids)
     for index in range(params.layers):
-        x = recurrent_layer(kind, params.units, return_sequences=True,
-                            name=f"{kind}_{index + 1}")(x)                    # (batch, time, units)
+        x = recurrent_layer(kind.cell, params.units, return_sequences=True,
+                            name=f"{kind.name}_{index + 1}")(x)               # (batch, time, units)
         if params.dropout > 0:
             x = layers.Dropout(params.dropout, name=f"dropout_{index + 1}")(x)
     logits = layers.Dense(vocab_size, name="logits")(x)                       # (batch, time, vocab)
-    return keras.Model(ids, logits, name=f"charlm_{kind}")
-
-
-BUILDERS = {kind: functools.partial(build_charlm, kind) for kind in KINDS}
+    return keras.Model(ids, logits, name=f"charlm_{kind.name}")
 
 
 def _state_sizes(layer: keras.layers.RNN) -> list[int]:

@@ -1,7 +1,7 @@
 """Layers shared by the model builders of every task.
 
-:func:`recurrent_layer` is the one place that maps a model name to a recurrent layer, so the
-builders never differ by one layer class. :class:`MaskedMaxMeanPooling` pools a masked sequence;
+:func:`recurrent_layer` is the one place that makes a recurrent layer (the kind's ``cell``, one
+direction or two), so the builders never differ by one layer class. :class:`MaskedMaxMeanPooling` pools a masked sequence;
 :class:`RowEmbedding` is an embedding whose lookup reads only the batch's rows.
 Custom layers are registered, so ``keras.saving.load_model(path, safe_mode=True)`` loads them
 once this module is imported (``import textrnn.models`` does it).
@@ -14,15 +14,12 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-RECURRENT_KINDS = ("simple_rnn", "lstm", "gru", "bilstm")
-_CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU,
-          "bilstm": layers.LSTM}
-
 
 def recurrent_layer(
-    kind: str,
+    cell: str,
     units: int,
     *,
+    bidirectional: bool = False,
     return_sequences: bool = False,
     dropout: float = 0.0,
     recurrent_dropout: float = 0.0,
@@ -30,39 +27,44 @@ def recurrent_layer(
     name: str | None = None,
     **kwargs: Any,
 ) -> layers.Layer:
-    """A recurrent layer of ``kind`` (simple_rnn, lstm, gru, bilstm) with ``units`` per direction.
+    """A recurrent layer of class ``cell`` (``keras.layers.LSTM`` ...: a kind's ``cell`` in
+    :mod:`textrnn.catalog`) with ``units`` per direction; ``bidirectional`` adds a second copy
+    that reads backwards (outputs concatenated).
 
     ``l2`` > 0 puts an L2 penalty on the input and recurrent kernels. Extra keyword arguments go
     to the Keras layer (e.g. ``return_state``, ``stateful``). Masks are honoured: masked steps
     leave the state unchanged and, with ``return_sequences``, output zeros.
     """
-    if kind not in _CELLS:
-        raise ValueError(f"unknown recurrent kind {kind!r}; known: {', '.join(RECURRENT_KINDS)}")
+    layer_class = getattr(layers, cell, None)
+    if not (isinstance(layer_class, type) and issubclass(layer_class, layers.RNN)):
+        raise ValueError(f"{cell!r} is not a recurrent layer class of keras.layers")
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
-    layer = _CELLS[kind](
+    layer = layer_class(
         units,
         return_sequences=return_sequences,
         dropout=dropout,
         recurrent_dropout=recurrent_dropout,
         kernel_regularizer=regularizer,
         recurrent_regularizer=regularizer,
-        name=None if kind == "bilstm" else name,
+        name=None if bidirectional else name,
         **kwargs,
     )
-    if kind == "bilstm":
+    if bidirectional:
         layer = layers.Bidirectional(layer, merge_mode="concat", name=name)
     return layer
 
 
 def recurrent_stack(
-    x: Any, kind: str, *, units: int, layers_count: int, return_sequences: bool, **kwargs: Any
+    x: Any, cell: str, *, label: str, units: int, layers_count: int, return_sequences: bool,
+    **kwargs: Any,
 ) -> Any:
-    """``layers_count`` recurrent layers on ``x`` (batch, time, features); the last one returns
-    sequences only if ``return_sequences``. Output (batch, [time,] units x directions)."""
+    """``layers_count`` recurrent layers on ``x`` (batch, time, features), named
+    ``<label>_<i>``; the last one returns sequences only if ``return_sequences``.
+    Output (batch, [time,] units x directions)."""
     for index in range(layers_count):
         last = index == layers_count - 1
-        x = recurrent_layer(kind, units, return_sequences=return_sequences or not last,
-                            name=f"{kind}_{index + 1}", **kwargs)(x)
+        x = recurrent_layer(cell, units, return_sequences=return_sequences or not last,
+                            name=f"{label}_{index + 1}", **kwargs)(x)
     return x
 
 

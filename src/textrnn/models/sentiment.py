@@ -1,8 +1,10 @@
 """Sentiment models: one interface over scikit-learn pipelines and Keras networks.
 
 Every model takes raw texts and string labels; the class order is ``sorted(train labels)``.
-``BUILDERS[name](params, vectorizer=..., embeddings=...)`` returns an unfitted :class:`SentimentModel`
-(``embeddings``: the embed stage's :class:`~textrnn.embeddings.WordVectors`, or None);
+``kind.build(params, vectorizer=..., embeddings=..., key=...)`` (``kind`` from
+:mod:`textrnn.catalog`, which names the builders below) returns an unfitted
+:class:`SentimentModel` (``embeddings``: the embed stage's
+:class:`~textrnn.embeddings.WordVectors`, or None; ``key``: where params.yaml sets the model);
 :func:`load` reads a saved one back from its folder (``model.keras`` or ``model.skops``).
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,15 +90,13 @@ class SklearnSentiment:
         return path
 
 
-def build_dummy(params: DummyParams, *, vectorizer: VectorizerParams,
-                embeddings: Any = None) -> SklearnSentiment:
+def build_dummy(kind: Any, params: DummyParams, **context: Any) -> SklearnSentiment:
     from sklearn.dummy import DummyClassifier
 
     return SklearnSentiment(DummyClassifier(strategy=params.strategy))
 
 
-def build_tfidf_logreg(params: TfidfLogregParams, *, vectorizer: VectorizerParams,
-                       embeddings: Any = None) -> SklearnSentiment:
+def build_tfidf_logreg(kind: Any, params: TfidfLogregParams, **context: Any) -> SklearnSentiment:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -111,27 +111,39 @@ def build_tfidf_logreg(params: TfidfLogregParams, *, vectorizer: VectorizerParam
 # ----------------------------------------------------------------------------- Keras
 
 
-def build_network(kind: str, params: SentimentNeuralParams, *, vocab_size: int,
-                  n_classes: int) -> keras.Model:
+def network_label(kind: Any, params: SentimentNeuralParams) -> str:
+    """The name of a network's recurrent layers: the kind, ``bi`` in front when bidirectional."""
+    return f"bi{kind.name}" if params.bidirectional else kind.name
+
+
+def build_network(kind: Any, params: SentimentNeuralParams, *, vocab_size: int,
+                  n_classes: int, key: str = "train.sentiment") -> keras.Model:
     """Token ids (batch, time), 0 = padding -> class probabilities (batch, n_classes).
 
-    ``kind`` dnn: per-token dense layers then pooling (a bag of embeddings); otherwise a stack of
-    recurrent layers of that kind. Padding is masked from the embedding on.
+    A kind with an ``encoder`` runs it between embedding and pooling; a kind with a recurrent
+    ``cell``: a stack of recurrent layers of that cell; otherwise (dnn): per-token dense layers
+    then pooling (a bag of embeddings). Padding is masked from the embedding on.
     """
-    if kind == "dnn" and params.pooling == "last":
-        raise UserError("train.sentiment.dnn.pooling = 'last' needs a recurrent layer; "
+    if not kind.recurrent and params.pooling == "last":
+        raise UserError(f"{key}.pooling = 'last' needs a recurrent layer; "
                         "use 'mean' or 'max_mean'")
+    label = network_label(kind, params)
     l2 = keras.regularizers.L2(params.l2) if params.l2 > 0 else None
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = RowEmbedding(vocab_size, params.embedding_dim, mask_zero=True,
                      embeddings_regularizer=l2, name="embedding")(ids)  # (batch, time, emb)
     x = layers.Dropout(params.dropout, noise_shape=(None, 1, params.embedding_dim))(x)
-    if kind == "dnn":
+    if kind.encoder:
+        from textrnn.catalog import load_attribute
+
+        x = load_attribute(kind.encoder)(x, params, label)
+    elif not kind.recurrent:
         for index in range(params.layers):
             x = layers.Dense(params.units, activation=params.activation, kernel_regularizer=l2,
                              name=f"dense_{index + 1}")(x)                  # (batch, time, units)
     else:
-        x = recurrent_stack(x, kind, units=params.units, layers_count=params.layers,
+        x = recurrent_stack(x, kind.cell, label=label, units=params.units,
+                            layers_count=params.layers, bidirectional=params.bidirectional,
                             return_sequences=params.pooling != "last", dropout=params.dropout,
                             recurrent_dropout=params.recurrent_dropout, l2=params.l2)
     if params.pooling == "max_mean":
@@ -144,7 +156,7 @@ def build_network(kind: str, params: SentimentNeuralParams, *, vocab_size: int,
                          kernel_regularizer=l2, name="head")(x)
         x = layers.Dropout(params.dropout)(x)
     probs = layers.Dense(n_classes, activation="softmax", name="probs")(x)  # (batch, n_classes)
-    return keras.Model(ids, probs, name=f"{kind}_network")
+    return keras.Model(ids, probs, name=f"{label}_network")
 
 
 def extra_words(params: SentimentNeuralParams, embeddings: Any) -> list[str]:
@@ -154,7 +166,7 @@ def extra_words(params: SentimentNeuralParams, embeddings: Any) -> list[str]:
     return embeddings.words
 
 
-def initialise_embedding(network: keras.Model, kind: str, params: SentimentNeuralParams,
+def initialise_embedding(network: keras.Model, key: str, params: SentimentNeuralParams,
                          vocabulary: Sequence[str], embeddings: Any, *, seed: int) -> float | None:
     """With ``embedding_init: pretrained``, start the embedding from ``embeddings``' vectors.
 
@@ -164,11 +176,11 @@ def initialise_embedding(network: keras.Model, kind: str, params: SentimentNeura
     if params.embedding_init != "pretrained":
         return None
     if embeddings is None:
-        raise UserError(f"train.sentiment.{kind}.embedding_init is 'pretrained' but no word "
+        raise UserError(f"{key}.embedding_init is 'pretrained' but no word "
                         "vectors were given: run `dvc repro embed`, or set it to 'random'")
     from textrnn.embeddings import check_fits
 
-    check_fits(embeddings, params, f"train.sentiment.{kind}")
+    check_fits(embeddings, params, key)
     matrix, coverage = embeddings.initial_matrix(vocabulary, norm=params.pretrained_norm, seed=seed)
     network.get_layer("embedding").set_weights([matrix])
     return coverage
@@ -207,10 +219,11 @@ def predict_keras(model: keras.Model, texts: Sequence[str]) -> np.ndarray:
 class KerasSentiment:
     """A network trained on bucketed token ids and exported with its vectorizer inside."""
 
-    def __init__(self, kind: str, params: SentimentNeuralParams, vectorizer: VectorizerParams,
+    def __init__(self, kind: Any, params: SentimentNeuralParams, vectorizer: VectorizerParams,
                  embeddings: Any = None, model: keras.Model | None = None,
-                 classes: list[str] | None = None):
+                 classes: list[str] | None = None, key: str = "train.sentiment"):
         self.kind, self.params, self.vectorizer_params = kind, params, vectorizer
+        self.key = key
         self.embeddings = embeddings
         self.model, self.classes = model, classes or []
         self.embedding_coverage: float | None = None  # share of words with a pretrained vector
@@ -223,9 +236,9 @@ class KerasSentiment:
                                      max_length=self.vectorizer_params.max_length,
                                      extra_words=extra_words(p, self.embeddings))
         network = build_network(self.kind, p, vocab_size=vectorizer.vocabulary_size(),
-                                n_classes=len(self.classes))
+                                n_classes=len(self.classes), key=self.key)
         self.embedding_coverage = initialise_embedding(
-            network, self.kind, p, vectorizer.get_vocabulary(), self.embeddings, seed=seed)
+            network, self.key, p, vectorizer.get_vocabulary(), self.embeddings, seed=seed)
         training.compile_model(network, p, loss="sparse_categorical_crossentropy",
                                metrics=["accuracy"], steps_per_execution=p.steps_per_execution)
         train_ds = bucketed_dataset(vectorize(vectorizer, list(train_texts)),
@@ -284,25 +297,23 @@ def load(directory: str | Path) -> LoadedSentiment:
     raise UserError(f"{directory} holds neither {KERAS_FILE} nor {SKOPS_FILE}")
 
 
-def load_all(names: Sequence[str],
-             root: str | Path = "models/sentiment") -> dict[str, LoadedSentiment]:
-    """``load`` each of ``names`` from ``root/<name>/model``; one clear error when they were not
+def load_all(directories: Mapping[str, Path]) -> dict[str, LoadedSentiment]:
+    """``load`` each model of ``{name: folder}``; one clear error when they were not
     trained on the same classes and dataset (they could not be compared or averaged)."""
-    models = {name: load(Path(root) / name / "model") for name in names}
+    models = {name: load(directory) for name, directory in directories.items()}
+    names = list(models)
     first = names[0]
     wanted = (models[first].classes, models[first].meta.get("dataset"))
     for name, model in models.items():
         found = (model.classes, model.meta.get("dataset"))
         if found != wanted:
-            raise DataError(f"{root}/{name} was trained on {found[1]} classes {found[0]}, "
+            raise DataError(f"{directories[name]} was trained on {found[1]} classes {found[0]}, "
                             f"{first} on {wanted[1]} {wanted[0]}: run `dvc repro train_sentiment` "
                             "so that every model is trained on the same split")
     return models
 
 
-NEURAL = ("dnn", "simple_rnn", "lstm", "gru", "bilstm")
-BUILDERS = {
-    "dummy": build_dummy,
-    "tfidf_logreg": build_tfidf_logreg,
-    **{kind: functools.partial(KerasSentiment, kind) for kind in NEURAL},
-}
+def build_keras(kind: Any, params: SentimentNeuralParams, *, vectorizer: VectorizerParams,
+                embeddings: Any = None, key: str = "train.sentiment") -> KerasSentiment:
+    """The builder of every neural kind (catalog ``builder``): an unfitted :class:`KerasSentiment`."""
+    return KerasSentiment(kind, params, vectorizer, embeddings=embeddings, key=key)

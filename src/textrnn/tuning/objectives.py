@@ -24,8 +24,6 @@ import optuna
 from textrnn.tuning.keras_pruning import TrialReporter
 from textrnn.tuning.space import validate_values
 
-SENTIMENT_NEURAL = ("dnn", "simple_rnn", "lstm", "gru", "bilstm")
-
 
 def trial_params(base: Any, params: Mapping[str, Any], fixed: Mapping[str, Any], *, key: str) -> Any:
     """The model's params for one trial: params.yaml values, then ``fixed``, then the trial's."""
@@ -50,7 +48,8 @@ class SentimentData:
 class SentimentObjective:
     """``objective(trial, params) -> validation accuracy`` for one sentiment model."""
 
-    model: str
+    model: str                # the model's name
+    kind: Any                 # its textrnn.catalog.Kind
     base: Any                 # the model's SentimentNeuralParams / sklearn params from params.yaml
     vectorizer: Any           # VectorizerParams of the dataset
     data: SentimentData
@@ -95,14 +94,14 @@ class SentimentObjective:
 
     def max_epochs(self, space_epochs: Sequence[int] = ()) -> int:
         """Longest a trial trains, in reported steps (all folds together)."""
-        if self.model not in SENTIMENT_NEURAL:
+        if not self.kind.neural:
             return 1
         epochs = max([int(self.fixed.get("epochs", self.base.epochs)), *space_epochs])
         return epochs * max(1, self.cv_folds)
 
     def __call__(self, trial: optuna.Trial, params: Mapping[str, Any]) -> float:
         p = trial_params(self.base, params, self.fixed, key=self.key)
-        if self.model not in SENTIMENT_NEURAL:
+        if not self.kind.neural:
             return self._sklearn(p)
         scores = [self._fit_fold(trial, p, fold) for fold in range(len(self.folds))]
         return float(np.mean(scores))
@@ -115,9 +114,9 @@ class SentimentObjective:
 
         train_ids, train_y, val_ids, val_y, vocabulary = self.encoded[fold]
         seed_everything(self.seed)  # every trial starts from the same state: reproducible alone
-        network = build_network(self.model, p, vocab_size=len(vocabulary),
-                                n_classes=len(self.classes))
-        initialise_embedding(network, self.model, p, vocabulary, self.embeddings, seed=self.seed)
+        network = build_network(self.kind, p, vocab_size=len(vocabulary),
+                                n_classes=len(self.classes), key=self.key)
+        initialise_embedding(network, self.key, p, vocabulary, self.embeddings, seed=self.seed)
         training.compile_model(network, p, loss="sparse_categorical_crossentropy",
                                metrics=["accuracy"], steps_per_execution=p.steps_per_execution)
         train_ds = bucketed_dataset(train_ids, train_y, batch_size=p.batch_size, shuffle=True,
@@ -133,11 +132,9 @@ class SentimentObjective:
         return float(history["val_accuracy"][best_kept_epoch(history)])
 
     def _sklearn(self, p: Any) -> float:
-        from textrnn.models import get_builder
-
         scores = []
         for train_texts, train_labels, val_texts, val_labels in self.folds:
-            model = get_builder("sentiment", self.model)(p, vectorizer=self.vectorizer)
+            model = self.kind.build(p, vectorizer=self.vectorizer)
             with tempfile.TemporaryDirectory(prefix="textrnn-trial-") as work_dir:
                 model.fit(train_texts, train_labels, val_texts, val_labels, seed=self.seed,
                           work_dir=work_dir, verbose=0)
@@ -163,7 +160,8 @@ class CharlmObjective:
     trial costs a fraction of a full training run.
     """
 
-    model: str
+    model: str                # the model's name
+    kind: Any                 # its textrnn.catalog.Kind
     base: Any                 # CharlmNeuralParams from params.yaml
     train_text: str
     val_text: str
@@ -192,7 +190,7 @@ class CharlmObjective:
         reporter = TrialReporter(trial, "val_loss", transform=perplexity)
         with tempfile.TemporaryDirectory(prefix="textrnn-trial-") as work_dir:
             _, history = charlm.fit_model(
-                self.model, p, vocab_size=len(vocab), train_ids=train_ids, val_ids=val_ids,
+                self.kind, p, vocab_size=len(vocab), train_ids=train_ids, val_ids=val_ids,
                 sequence_length=self.sequence_length, seed=self.seed, work_dir=work_dir,
                 extra_callbacks=[reporter], verbose=0)
         if reporter.pruned:

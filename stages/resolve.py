@@ -1,0 +1,43 @@
+"""resolve@<task>: every model of train.<task>.models, resolved from params.yaml.
+
+-> models/specs/<task>/<name>/model.json   kind + full params (the kind's defaults + the entry)
+-> models/specs/<task>/<name>/tune.json    how the model is searched (null: not tuned)
+
+tune@<name> and train@<name> depend on their model's files, not on params.yaml's sections: a
+change to a shared default reruns every model that uses it, and no other. A mistake (an unknown
+kind, a bad value, a reserved name) stops here, in one line naming the key, before anything runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from textrnn import paths
+from textrnn.catalog import resolve_models
+from textrnn.config import load_params, read_yaml
+from textrnn.errors import ParamsError
+from textrnn.io import atomic_dir, write_json
+from textrnn.stage import run, task_from_argv
+
+
+def main() -> None:
+    task = task_from_argv(sys.argv, "python -m stages.resolve")
+    params = load_params("train", "tune")          # the structure, checked
+    raw = read_yaml("params.yaml")                 # the values, checked per kind below
+    specs = resolve_models(task, raw["train"][task], raw["tune"][task])
+    if task == "sentiment":
+        not_neural = [m for m in params.train.sentiment.ensemble.members
+                      if not specs[m].kind.neural]
+        if not_neural:
+            raise ParamsError(f"params.yaml: train.sentiment.ensemble.members {not_neural} are "
+                              "not neural models: the ensemble averages Keras networks only")
+    with atomic_dir(paths.spec_dir(task)) as tmp:
+        for name, spec in specs.items():
+            write_json(tmp / name / "model.json", spec.to_json())
+            write_json(tmp / name / "tune.json", spec.tune_json())
+    print(f"resolve@{task}: " + ", ".join(f"{n} ({s.kind.name})" for n, s in specs.items())
+          + f" -> {paths.spec_dir(task)}")
+
+
+if __name__ == "__main__":
+    run(main)
