@@ -33,8 +33,9 @@ def main() -> None:
                               "not neural models: the ensemble averages Keras networks only")
     with atomic_dir(paths.spec_dir(task)) as tmp:
         for name, spec in specs.items():
-            write_json(tmp / name / "model.json", spec.to_json())
-            write_json(tmp / name / "tune.json", spec.tune_json())
+            # params.yaml's order: the order of a space's dimensions is the order of the draws
+            write_json(tmp / name / "model.json", spec.to_json(), sort_keys=False)
+            write_json(tmp / name / "tune.json", spec.tune_json(), sort_keys=False)
     print(f"resolve@{task}: " + ", ".join(f"{n} ({s.kind.name})" for n, s in specs.items())
           + f" -> {paths.spec_dir(task)}")
 

@@ -52,10 +52,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_json(path: str | os.PathLike, data: object) -> None:
-    """Write ``data`` as sorted, indented JSON, atomically (metrics files diff cleanly)."""
+def write_json(path: str | os.PathLike, data: object, *, sort_keys: bool = True) -> None:
+    """Write ``data`` as indented JSON, atomically; keys sorted (metrics files diff cleanly)
+    unless ``sort_keys`` is False (where order means something: a search space's dimensions)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=sort_keys) + "\n", encoding="utf-8")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
