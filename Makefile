@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_PORT ?= 5000
 
-.PHONY: setup repro test test-fast serve ui report bench clean
+.PHONY: setup repro test test-fast lint serve ui report bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)  ## the full test suite (what CI runs)
 
 test-fast: $(STAMP)  ## skip the slow tests
 	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)  ## ruff: lint and import order (pyproject.toml [tool.ruff]); CI runs it first
+	$(BIN)/ruff check .
 
 serve: $(STAMP)  ## HTTP API + web page on http://127.0.0.1:8000 with the champion models
 	$(BIN)/textrnn serve

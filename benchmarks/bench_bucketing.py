@@ -40,10 +40,10 @@ def main() -> None:
     import numpy as np
     from uci_training import take_turns, training_split
 
-    from textrnn.batching import bucketed_dataset, padded_dataset, real_token_share
-    from textrnn.models.sentiment import build_network
     from textrnn.seeding import seed_everything
-    from textrnn.text import sequence_lengths
+    from textrnn.sentiment.batching import bucketed_dataset, padded_dataset, real_token_share
+    from textrnn.sentiment.models import build_network
+    from textrnn.sentiment.text import sequence_lengths
     from textrnn.training import compile_model
 
     trained = args.params == "trained"

@@ -35,10 +35,10 @@ def main() -> None:
     import numpy as np
     from uci_training import take_turns, training_split
 
-    from textrnn.batching import bucketed_dataset
-    from textrnn.models.layers import RowEmbedding
-    from textrnn.models.sentiment import build_network
+    from textrnn.layers import RowEmbedding
     from textrnn.seeding import seed_everything
+    from textrnn.sentiment.batching import bucketed_dataset
+    from textrnn.sentiment.models import build_network
     from textrnn.training import compile_model
 
     split = training_split(args.model, vector_words=True)

@@ -4,7 +4,7 @@
 
 The naive loop, as published student projects write it: for every new character, one
 ``model.predict`` over the last 100-character window (the whole window recomputed, a Keras
-predict call per character). The decoders of :mod:`textrnn.generation` prime the prompt once,
+predict call per character). The decoders of :mod:`textrnn.charlm.decoding` prime the prompt once,
 then make one compiled call per character with the recurrent state carried.
 
 Uses the trained ``models/charlm/<model>/model`` when it exists (the champion's name when
@@ -30,18 +30,20 @@ WINDOW = 100
 
 
 def load_or_build(name: str | None, models_dir: Path):
-    from textrnn import charlm, paths
+    from textrnn import paths
     from textrnn.catalog import load_spec
+    from textrnn.charlm import train as charlm_train
 
     champion = paths.champion_path("charlm", models_dir)
     if name is None:
         name = json.loads(champion.read_text())["model"] if champion.is_file() else "lstm"
     directory = paths.model_dir("charlm", name, models_dir)
-    if (directory / charlm.MODEL_FILE).is_file():
-        model, vocab, _ = charlm.load(directory)
+    if (directory / charlm_train.MODEL_FILE).is_file():
+        model, vocab, _ = charlm_train.load(directory)
         return model, vocab, f"trained {name} ({directory})"
     spec = load_spec("charlm", name)
-    vocab = charlm.build_vocab("".join(chr(c) for c in range(32, 32 + 91)))   # 92 with unknown
+    # 92 characters with the unknown token
+    vocab = charlm_train.build_vocab("".join(chr(c) for c in range(32, 32 + 91)))
     model = spec.kind.build(spec.params, vocab_size=len(vocab))
     return model, vocab, f"untrained {name} (no {directory}), shape of params.yaml"
 
@@ -56,15 +58,15 @@ def naive_generate(model, vocab, prompt: str, length: int) -> str:
     """One model.predict over the last WINDOW characters for every generated character."""
     import numpy as np
 
-    from textrnn import charlm
+    from textrnn.charlm import train as charlm_train
 
-    ids = list(charlm.encode(prompt, vocab))
+    ids = list(charlm_train.encode(prompt, vocab))
     for _ in range(length):
         window = np.array([ids[-WINDOW:]], dtype="int32")
         logits = model.predict(window, verbose=0)[0, -1]           # (vocab,)
         logits[0] = -np.inf                                        # as the real decoders do
         ids.append(int(np.argmax(logits)))
-    return charlm.decode(ids[-length:], vocab)
+    return charlm_train.decode(ids[-length:], vocab)
 
 
 def main() -> None:
@@ -78,7 +80,7 @@ def main() -> None:
     parser.add_argument("--naive-chars", type=int, default=40, help="characters of the naive loop")
     args = parser.parse_args()
 
-    from textrnn.generation import Generator
+    from textrnn.charlm.decoding import Generator
 
     model, vocab, source = load_or_build(args.model, args.models_dir)
     generator = Generator(model, vocab)

@@ -47,7 +47,7 @@ NAIVE_APP = """
 import sys
 import numpy as np, keras, tensorflow as tf
 from flask import Flask, jsonify, request
-import textrnn.models  # registers the project's custom layers, as any loader must
+import textrnn.layers  # registers the project's custom layers, as any loader must
 
 model = keras.saving.load_model(sys.argv[1])
 app = Flask(__name__)
@@ -116,7 +116,7 @@ class KerasTextModel:
     def load_context(self, context):
         import keras
 
-        import textrnn.models  # noqa: F401 (registers the project's custom layers)
+        import textrnn.layers  # noqa: F401 (registers the project's custom layers)
 
         self.model = keras.saving.load_model(context.artifacts["keras_model"])
 

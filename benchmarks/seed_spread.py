@@ -39,9 +39,10 @@ def main() -> None:
 
     from textrnn.catalog import load_spec
     from textrnn.config import load_params
-    from textrnn.embeddings import for_model
-    from textrnn.handoff import best_params_path, sentiment_split, tuned_params
+    from textrnn.handoff import sentiment_split, tuned_params
+    from textrnn.paths import best_params_path
     from textrnn.seeding import seed_everything
+    from textrnn.sentiment.embeddings import for_model
 
     params = load_params("seed", "data", "train")
     train_params = params.train.sentiment

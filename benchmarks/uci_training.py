@@ -42,10 +42,11 @@ def training_split(model: str, *, vector_words: bool = False, tuned: bool = Fals
 
     from textrnn.catalog import load_spec
     from textrnn.config import load_params
-    from textrnn.embeddings import for_model
-    from textrnn.handoff import best_params_path, tuned_params
-    from textrnn.models.sentiment import encode_labels, extra_words
-    from textrnn.text import make_vectorizer, sequence_lengths, vectorize
+    from textrnn.handoff import tuned_params
+    from textrnn.paths import best_params_path
+    from textrnn.sentiment.embeddings import for_model
+    from textrnn.sentiment.models import encode_labels, extra_words
+    from textrnn.sentiment.text import make_vectorizer, sequence_lengths, vectorize
 
     params = load_params("seed", "data", "train")
     spec = load_spec("sentiment", model)

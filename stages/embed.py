@@ -27,8 +27,8 @@ PROBE_WORDS = ("good", "awful", "boring", "recommend", "disappointed")
 
 
 def _imdb_reviews(params) -> list[str]:
-    from textrnn.data.sentiment import clean_text, read_imdb
     from textrnn.data.sources import MIRROR_ENV, fetch
+    from textrnn.sentiment.data import clean_text, read_imdb
 
     with tempfile.TemporaryDirectory(prefix="textrnn-embed-") as tmp:
         path = fetch("imdb", Path(tmp), timeout_s=params.fetch.timeout_s,
@@ -49,7 +49,7 @@ def main() -> None:
         print("embed: embeddings.corpus is 'none': no word vectors")
         return
 
-    from textrnn import embeddings
+    from textrnn.sentiment import embeddings
 
     start = time.perf_counter()
     reviews = _imdb_reviews(params)

@@ -33,16 +33,16 @@ def main() -> None:
         print("ensemble_sentiment: train.sentiment.ensemble.members is [], no ensemble")
         return
 
-    from textrnn.evaluation import classification_metrics
-    from textrnn.models import sentiment
+    from textrnn.sentiment import models as sentiment_models
+    from textrnn.sentiment.evaluation import classification_metrics
 
-    loaded = sentiment.load_all({m: trained_model_dir("sentiment", m) for m in members})
+    loaded = sentiment_models.load_all({m: trained_model_dir("sentiment", m) for m in members})
     classes = loaded[members[0]].classes
-    model = sentiment.ensemble({name: m.keras_model for name, m in loaded.items()})
+    model = sentiment_models.ensemble({name: m.keras_model for name, m in loaded.items()})
     val = sentiment_split("val")  # never test
     val_metrics = classification_metrics(
-        sentiment.encode_labels(list(val.label), classes, "val"),
-        sentiment.predict_keras(model, list(val.text)))
+        sentiment_models.encode_labels(list(val.label), classes, "val"),
+        sentiment_models.predict_keras(model, list(val.text)))
 
     tracking.configure(params.tracking.uri, params.tracking.experiment)
     import mlflow
@@ -56,7 +56,7 @@ def main() -> None:
                             ) as mlrun:
         mlflow.log_metrics({f"val/{k}": v for k, v in val_metrics.items()})
         with atomic_dir(MODEL_DIR) as tmp:
-            model.save(tmp / sentiment.KERAS_FILE)
+            model.save(tmp / sentiment_models.KERAS_FILE)
             write_json(tmp / "meta.json", {
                 "task": "sentiment", "model": "ensemble", "members": members,
                 "classes": classes, "dataset": dataset,

@@ -88,8 +88,8 @@ def main() -> None:
     settings = params.evaluate.charlm
     val_text, test_text = charlm_split("val"), charlm_split("test")
 
-    from textrnn import charlm
-    from textrnn.generation import Generator
+    from textrnn.charlm import train as charlm_train
+    from textrnn.charlm.decoding import Generator
     from textrnn.seeding import seed_everything
 
     seed_everything(params.seed)
@@ -97,10 +97,12 @@ def main() -> None:
     samples: dict[str, list[dict]] = {}
     run_ids: dict[str, str | None] = {}
     for name in names:
-        model, vocab, meta = charlm.load(trained_model_dir("charlm", name))
+        model, vocab, meta = charlm_train.load(trained_model_dir("charlm", name))
         generator = Generator(model, vocab)
-        val = charlm.exact_perplexity(generator.function, charlm.encode(val_text, vocab))
-        test = charlm.exact_perplexity(generator.function, charlm.encode(test_text, vocab))
+        val = charlm_train.exact_perplexity(generator.function,
+                                            charlm_train.encode(val_text, vocab))
+        test = charlm_train.exact_perplexity(generator.function,
+                                             charlm_train.encode(test_text, vocab))
         results[name] = {
             "val_perplexity": val["perplexity"], "val_bits_per_char": val["bits_per_char"],
             "test_perplexity": test["perplexity"], "test_bits_per_char": test["bits_per_char"],

@@ -43,15 +43,15 @@ def main() -> None:
         directories[paths.ENSEMBLE] = paths.model_dir("sentiment", paths.ENSEMBLE)
     names = list(directories)
 
-    from textrnn import evaluation, plots
-    from textrnn.models import sentiment
-    from textrnn.reports import sentiment_markdown
+    from textrnn.sentiment import evaluation, plots
+    from textrnn.sentiment import models as sentiment_models
+    from textrnn.sentiment.reports import sentiment_markdown
 
-    models = sentiment.load_all(directories)
+    models = sentiment_models.load_all(directories)
     classes = models[names[0]].classes
     val, test = sentiment_split("val"), sentiment_split("test")
-    y_val = sentiment.encode_labels(list(val.label), classes, "val")
-    y_test = sentiment.encode_labels(list(test.label), classes, "test")
+    y_val = sentiment_models.encode_labels(list(val.label), classes, "val")
+    y_test = sentiment_models.encode_labels(list(test.label), classes, "test")
 
     val_scores = {n: evaluation.classification_metrics(y_val, m.predict_proba(list(val.text)))
                   for n, m in models.items()}

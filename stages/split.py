@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from textrnn.charlm import data as charlm_data
 from textrnn.config import load_params
-from textrnn.data import charlm
 from textrnn.data.custom import check_classes
 from textrnn.data.splitting import split_table
+from textrnn.datasets import CUSTOM, get_dataset
 from textrnn.errors import DataError
 from textrnn.io import atomic_dir, write_json
 from textrnn.stage import run, task_from_argv
-
-HAS_UPSTREAM_TEST = {"uci": False, "imdb": True}
 
 
 def _input(path: str, task: str) -> Path:
@@ -34,7 +33,8 @@ def split_sentiment(dataset: str, seed: int, fractions, split_column: str | None
     path = _input("data/processed/sentiment/data.parquet", "sentiment")
     table = pd.read_parquet(path)
     # A custom table with a split column keeps its own split, as imdb keeps its upstream test set.
-    predefined = HAS_UPSTREAM_TEST.get(dataset, False) or (dataset == "custom" and bool(split_column))
+    predefined = (bool(split_column) if dataset == CUSTOM
+                  else get_dataset(dataset).upstream_test)
     smallest = min(fractions.upstream_val_fraction if predefined else fractions.val, fractions.test)
     check_classes(table, f"{path} ({dataset})", smallest_fraction=smallest)
     splits, dropped = split_table(
@@ -56,7 +56,7 @@ def split_sentiment(dataset: str, seed: int, fractions, split_column: str | None
 
 def split_charlm(fractions) -> None:
     text = _input("data/processed/charlm/text.txt", "charlm").read_text(encoding="utf-8")
-    parts = charlm.split_contiguous(text, train=fractions.train, val=fractions.val)
+    parts = charlm_data.split_contiguous(text, train=fractions.train, val=fractions.val)
     with atomic_dir("data/split/charlm") as out_dir:
         for name, part in parts.items():
             (out_dir / f"{name}.txt").write_text(part, encoding="utf-8")

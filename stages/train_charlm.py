@@ -18,8 +18,14 @@ from datetime import UTC, datetime
 
 from textrnn import paths, tracking
 from textrnn.config import load_params
-from textrnn.handoff import (charlm_split, describe_changes, read_spec, tuned_params,
-                             write_history, write_trained_record)
+from textrnn.handoff import (
+    charlm_split,
+    describe_changes,
+    read_spec,
+    tuned_params,
+    write_history,
+    write_trained_record,
+)
 from textrnn.io import atomic_dir
 from textrnn.stage import model_from_argv, run
 
@@ -39,13 +45,14 @@ def main() -> None:
 
     import mlflow
 
-    from textrnn import charlm
+    from textrnn.charlm import train as charlm_train
     from textrnn.seeding import seed_everything
     from textrnn.training import prepare_work_dir
 
     seed_everything(params.seed)
-    vocab = charlm.build_vocab(train_text)                           # train split only
-    train_ids, val_ids = charlm.encode(train_text, vocab), charlm.encode(val_text, vocab)
+    vocab = charlm_train.build_vocab(train_text)                           # train split only
+    train_ids = charlm_train.encode(train_text, vocab)
+    val_ids = charlm_train.encode(val_text, vocab)
     run_params = {"model": name, "kind": kind.name, "dataset": params.data.charlm, "seed": params.seed,
                   "tuned": tuned, "sequence_length": train_params.sequence_length,
                   "vocab_size": len(vocab), "params": model_params.model_dump()}
@@ -60,7 +67,7 @@ def main() -> None:
                             params=run_params,
                             tags={"task": "charlm", "model": name, "kind": kind.name}) as mlrun:
         started = time.perf_counter()
-        model, history = charlm.fit_model(
+        model, history = charlm_train.fit_model(
             kind, model_params, vocab_size=len(vocab), train_ids=train_ids, val_ids=val_ids,
             sequence_length=train_params.sequence_length, seed=params.seed, work_dir=work_dir)
         train_seconds = time.perf_counter() - started
@@ -76,7 +83,7 @@ def main() -> None:
 
         model_dir = paths.model_dir("charlm", name)
         with atomic_dir(model_dir) as tmp:
-            charlm.save(tmp, model, vocab, {
+            charlm_train.save(tmp, model, vocab, {
                 "task": "charlm", "model": name, "kind": kind.name, "dataset": params.data.charlm,
                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "git_commit": tracking.git_info()["git_commit"], "mlflow_run_id": mlrun.info.run_id,

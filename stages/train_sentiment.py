@@ -16,12 +16,19 @@ from datetime import UTC, datetime
 
 from textrnn import paths, tracking
 from textrnn.config import SentimentTrainParams, load_params
-from textrnn.embeddings import for_model
 from textrnn.errors import ParamsError
-from textrnn.handoff import (describe_changes, file_digest, read_spec, sentiment_split,
-                             tuned_params, write_history, write_trained_record)
+from textrnn.handoff import (
+    describe_changes,
+    file_digest,
+    read_spec,
+    sentiment_split,
+    tuned_params,
+    write_history,
+    write_trained_record,
+)
 from textrnn.io import atomic_dir, write_json
 from textrnn.paths import SENTIMENT_SPLITS
+from textrnn.sentiment.embeddings import for_model
 from textrnn.stage import model_from_argv, run
 
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
@@ -44,9 +51,9 @@ def main() -> None:
     train, val = sentiment_split("train"), sentiment_split("val")  # never test
     word_vectors = for_model(model_params, key)
 
-    from textrnn.evaluation import classification_metrics
-    from textrnn.models.sentiment import encode_labels
     from textrnn.seeding import seed_everything
+    from textrnn.sentiment.evaluation import classification_metrics
+    from textrnn.sentiment.models import encode_labels
     from textrnn.training import prepare_work_dir
 
     seed_everything(params.seed)

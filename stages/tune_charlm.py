@@ -9,7 +9,6 @@ machine (tune.storage must then be a PostgreSQL URL all of them reach) and write
 
 from __future__ import annotations
 
-
 from textrnn import paths
 from textrnn.config import load_params
 from textrnn.errors import UserError

@@ -28,7 +28,7 @@ def main() -> None:
                         f"({', '.join(train.models)})")
     kind, base = read_spec("sentiment", args.model)
     # TensorFlow loads with the objective: only once params and model name are known good.
-    from textrnn.embeddings import for_model
+    from textrnn.sentiment.embeddings import for_model
     from textrnn.tuning.objectives import SentimentData, SentimentObjective
     splits = {name: sentiment_split(name, ["text", "label"])
               for name in ("train", "val")}  # never test

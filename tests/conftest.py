@@ -1,4 +1,8 @@
-"""Shared fixtures: the repository root, the data mirror, and throw-away copies of the repository."""
+"""Shared fixtures: the repository root, the data mirror, and throw-away copies of the repository.
+
+Also the test tiers: each folder under tests/ is one tier, and every test in it carries the pytest
+marker of that name (``pytest -m unit`` runs tests/unit/), set here at collection.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+# The helper modules (fixtures, serving_fixtures, tiny_pipeline, tuning_worker, postgres, and this
+# conftest) live in tests/ while the test modules live one folder down: make them importable by name
+# from every tier folder (pytest's default "prepend" import mode only adds the test's own folder).
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+# tests/<folder>/ -> the marker every test in it gets (registered in pyproject.toml).
+TIERS = ("unit", "data", "pipeline", "service", "team")
 VENV_BIN = str(Path(sys.executable).parent)
 # Stages run as `python -m stages.X` from dvc.yaml: the venv's python must come first on PATH.
 os.environ["PATH"] = VENV_BIN + os.pathsep + os.environ.get("PATH", "")
@@ -18,6 +31,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Never copied into a throw-away repository: a fresh clone has none of it.
 SKIP_TOP = {".git", ".venv", ".tune", "data", "test-artifacts", ".cache"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, the name of its folder under tests/ (``pytest -m unit``)."""
+    for item in items:
+        try:
+            folder = Path(str(item.path)).resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # not under tests/ (a path given on the command line elsewhere)
+            continue
+        if folder in TIERS:
+            item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")

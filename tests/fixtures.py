@@ -7,7 +7,10 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from textrnn.data.sentiment import UCI_FILES
+import numpy as np
+
+from textrnn.config import SentimentNeuralParams, VectorizerParams
+from textrnn.sentiment.data import UCI_FILES
 
 # A sentence with quote characters (a CSV reader merges lines at them), one with U+2028 and one
 # with U+0085 (str.splitlines breaks lines there), CRLF line ends on one line.
@@ -88,3 +91,38 @@ def builder(task: str, name: str):
     """``builder(task, name)(params, **context)``: a model of default model ``name``'s kind."""
     kind = kind_of(task, name)
     return lambda params, **context: kind.build(params, **context)
+
+
+# ----------------------------------------------------------------------------- sentiment toys
+
+# Small enough that a network trains in a step or two (shared by the model, catalog and
+# embedding tests).
+VECTORIZER = VectorizerParams(max_tokens=200, max_length=12)
+
+
+def neural_params(**changes) -> SentimentNeuralParams:
+    base = dict(optimizer="lazy_adam", learning_rate=0.01, clipnorm=1.0, batch_size=16, epochs=1,
+                patience=1, embedding_dim=8, embedding_init="random", pretrained_norm=10.0,
+                vocabulary_from_vectors=True,
+                units=8, layers=1, bidirectional=False, dropout=0.1,
+                recurrent_dropout=0.0, l2=1e-4, dense_units=8, activation="relu",
+                pooling="max_mean", steps_per_execution=2)
+    return SentimentNeuralParams(**{**base, **changes})
+
+
+GOOD = ["great", "lovely", "excellent", "superb", "fine"]
+BAD = ["awful", "terrible", "poor", "broken", "boring"]
+FILLER = ["the", "film", "phone", "food", "was", "really", "very", "and", "it"]
+
+
+def toy_corpus(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Sentences of 2-9 words; the label says whether the sentiment word is good or bad."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        positive = i % 2 == 0
+        words = list(rng.choice(FILLER, size=rng.integers(1, 9)))
+        words.insert(int(rng.integers(0, len(words) + 1)), rng.choice(GOOD if positive else BAD))
+        texts.append(" ".join(words))
+        labels.append("positive" if positive else "negative")
+    return texts, labels

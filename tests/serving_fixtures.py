@@ -95,16 +95,17 @@ CHARLM_TEXT = "En un lugar de la Mancha, de cuyo nombre no quiero acordarme. "
 
 
 def write_charlm(models_dir: Path, name: str = "gru") -> Path:
-    """An untrained one-layer GRU over the characters of CHARLM_TEXT, saved by the charlm
-    module itself (model.keras, vocab.json, meta.json), and made the charlm champion."""
+    """An untrained one-layer GRU over the characters of CHARLM_TEXT, saved by
+    textrnn.charlm.train itself (model.keras, vocab.json, meta.json), and made the charlm
+    champion."""
     import keras
 
-    from textrnn import charlm
-    from textrnn.config import CharlmNeuralParams
     from textrnn.catalog import get_kind
+    from textrnn.charlm import train as charlm_train
+    from textrnn.config import CharlmNeuralParams
 
     keras.utils.set_random_seed(0)
-    vocab = charlm.build_vocab(CHARLM_TEXT)
+    vocab = charlm_train.build_vocab(CHARLM_TEXT)
     # Only the architecture matters here; the fitting fields of the schema are not read.
     params = CharlmNeuralParams.model_construct(embedding_dim=8, units=16, layers=1, dropout=0.0)
     model = get_kind("charlm", name).build(params, vocab_size=len(vocab))
@@ -112,7 +113,7 @@ def write_charlm(models_dir: Path, name: str = "gru") -> Path:
     meta = {"task": "charlm", "model": name, "dataset": "fixture",
             "trained_at": "2025-01-02T03:04:05Z", "git_commit": "0123456789abcdef",
             "mlflow_run_id": "run-charlm", "val_metrics": {"perplexity": 9.5}}
-    charlm.save(model_dir, model, vocab, meta)
+    charlm_train.save(model_dir, model, vocab, meta)
     write_champion(models_dir, "charlm", name)
     return model_dir
 

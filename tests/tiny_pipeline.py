@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-
 from conftest import ROOT, copy_repo, run_cmd
 
 TINY_MODELS = ["dummy", "tfidf_logreg"]

@@ -14,7 +14,6 @@ imported only when a model of the kind is built, so TensorFlow loads late).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +21,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from textrnn.config import (
-    CharlmNeuralParams, DummyParams, ModelTuneParams, SentimentNeuralParams, TfidfLogregParams,
+    CharlmNeuralParams,
+    DummyParams,
+    ModelTuneParams,
+    SentimentNeuralParams,
+    TfidfLogregParams,
     format_validation_error,
 )
+from textrnn.datasets import load_attribute
 from textrnn.errors import ParamsError
 
 TASKS = ("sentiment", "charlm")
@@ -54,12 +58,6 @@ class Kind:
 
     def build(self, params: BaseModel, **context: Any) -> Any:
         return load_attribute(self.builder)(self, params, **context)
-
-
-def load_attribute(reference: str) -> Any:
-    """``"package.module:attribute"`` -> the attribute (imported on first use)."""
-    module, attribute = reference.split(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 _KINDS: dict[tuple[str, str], Kind] = {}
@@ -93,13 +91,13 @@ def get_kind(task: str, name: str) -> Kind:
     return known[name]
 
 
-_SENTIMENT_NETWORK = "textrnn.models.sentiment:build_keras"
-_CHARLM = "textrnn.models.charlm:build_charlm"
+_SENTIMENT_NETWORK = "textrnn.sentiment.models:build_keras"
+_CHARLM = "textrnn.charlm.model:build_charlm"
 
 register(Kind("sentiment", "dummy", DummyParams, "dummy",
-              "textrnn.models.sentiment:build_dummy", neural=False))
+              "textrnn.sentiment.models:build_dummy", neural=False))
 register(Kind("sentiment", "tfidf_logreg", TfidfLogregParams, "tfidf_logreg",
-              "textrnn.models.sentiment:build_tfidf_logreg", neural=False))
+              "textrnn.sentiment.models:build_tfidf_logreg", neural=False))
 register(Kind("sentiment", "dnn", SentimentNeuralParams, "network", _SENTIMENT_NETWORK,
               neural=True))
 for _name, _cell in (("simple_rnn", "SimpleRNN"), ("lstm", "LSTM"), ("gru", "GRU")):

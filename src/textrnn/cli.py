@@ -110,7 +110,8 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
 
     generate = commands.add_parser(
         "generate", help="continue a prompt with a trained character-level language model",
-        description="Print PROMPT followed by LENGTH generated characters (textrnn.generation).")
+        description="Print PROMPT followed by LENGTH generated characters "
+                    "(textrnn.charlm.decoding).")
     generate.add_argument("prompt", help="text to continue")
     generate.add_argument("--model", default=None,
                           help="charlm model name (default: the champion in MODELS_DIR/charlm)")
@@ -132,7 +133,7 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
 
 
 def generate_command(args: argparse.Namespace) -> None:
-    from textrnn.generation import generate_command as generate
+    from textrnn.charlm.decoding import generate_command as generate
 
     generate(args)
 

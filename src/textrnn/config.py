@@ -3,6 +3,11 @@
 A wrong type, an unknown key, an unknown name or an out-of-range value becomes a
 :class:`ParamsError` whose message is one line naming the key path, the bad value and what is
 allowed. Defaults live in params.yaml only: every field here is required.
+
+Why one file of this length: it mirrors params.yaml section by section (data, fetch, preprocess,
+split, embeddings, tracking, train, evaluate, tune), so the rules of any key are found where its
+section is; the model kinds' own params classes sit here too because the kinds in
+:mod:`textrnn.catalog` name them.
 """
 
 from __future__ import annotations
@@ -14,16 +19,36 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator,
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
 )
 
+from textrnn import datasets
 from textrnn.errors import ParamsError
 from textrnn.tuning.space import parse_dimension
 
 PARAMS_FILE = "params.yaml"
 
-SentimentDataset = Literal["uci", "imdb", "custom"]
-CharlmDataset = Literal["quijote", "custom"]
+
+
+def _declared_dataset(task: str) -> AfterValidator:
+    """A dataset name of ``task``: one declared in :mod:`textrnn.datasets`, or custom."""
+    def check(name: str) -> str:
+        allowed = [repr(n) for n in datasets.names(task)]
+        if name not in datasets.names(task):
+            raise ValueError(f"Input should be {', '.join(allowed[:-1])} or {allowed[-1]}")
+        return name
+    return AfterValidator(check)
+
+
+SentimentDataset = Annotated[str, _declared_dataset("sentiment")]
+CharlmDataset = Annotated[str, _declared_dataset("charlm")]
 
 
 class Section(BaseModel):

@@ -19,7 +19,7 @@ from textrnn import paths
 from textrnn.config import ModelTuneParams, format_validation_error
 from textrnn.errors import DataError, ParamsError
 from textrnn.io import atomic_path, write_json
-from textrnn.paths import CHARLM_SPLITS, SENTIMENT_SPLITS, best_params_path
+from textrnn.paths import CHARLM_SPLITS, SENTIMENT_SPLITS
 
 P = TypeVar("P", bound=BaseModel)
 

@@ -4,8 +4,8 @@ evaluate chose carries the alias ``champion``, and the service can load it from 
 Each version is an MLflow pyfunc wrapping the saved model folder exactly as the pipeline wrote it
 (``models/<task>/<name>/model/``: model.keras or model.skops, meta.json, vocab.json), so the
 registry serves the same bytes as ``models/``, through the same loading code. The pyfunc needs the
-``textrnn`` package installed where it is loaded (it calls :mod:`textrnn.models.sentiment` and
-:mod:`textrnn.generation`).
+``textrnn`` package installed where it is loaded (it calls :mod:`textrnn.sentiment.models` and
+:mod:`textrnn.charlm.decoding`).
 
 - sentiment: input a DataFrame with a string column ``text``; output one float column per class
   (the probabilities, in meta.json's class order).
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ CHAMPION = "champion"
 ARTIFACT_KEY = "model_dir"          # the saved model folder, inside the pyfunc's artifacts
 # MLflow "models from code": this file, copied into each logged model, builds the pyfunc when the
 # model is loaded (no pickled Python object to trust).
-PYFUNC_CODE = Path(__file__).with_name("registry_model.py")
+PYFUNC_CODE = Path(__file__).with_name("mlflow_pyfunc.py")
 SENTIMENT_EXAMPLE = ["a great phone, it works well", "awful: it broke after a day"]
 CHARLM_EXAMPLE = ["En un lugar de la Mancha"]
 GENERATION_DEFAULTS = {"length": 100, "strategy": "greedy", "temperature": 1.0, "beam_width": 5,
@@ -63,21 +62,21 @@ def _texts(model_input: Any, column: str) -> list[str]:
 class TextrnnModel(mlflow.pyfunc.PythonModel):
     """The pyfunc of both tasks; ``model_config["task"]`` says which one it wraps.
 
-    sentiment: texts -> class probabilities, through :func:`textrnn.models.sentiment.load`;
-    charlm: prompts -> continuations, through :func:`textrnn.generation.load_generator`.
+    sentiment: texts -> class probabilities, through :func:`textrnn.sentiment.models.load`;
+    charlm: prompts -> continuations, through :func:`textrnn.charlm.decoding.generator_from_folder`.
     """
 
     def load_context(self, context):
         self.task = context.model_config["task"]
         folder = context.artifacts[ARTIFACT_KEY]
         if self.task == "sentiment":
-            from textrnn.models import sentiment
+            from textrnn.sentiment import models
 
-            self._model = sentiment.load(folder)
+            self._model = models.load(folder)
         else:
-            from textrnn import generation
+            from textrnn.charlm import decoding
 
-            self._model = generation.load_generator(folder)
+            self._model = decoding.generator_from_folder(folder)
 
     def predict(self, context, model_input, params=None):   # no type hints: the signature rules
         if self.task == "sentiment":

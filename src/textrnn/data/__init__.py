@@ -1,1 +1,3 @@
-"""Datasets: where each comes from (sources), how it is parsed and validated, how it is split."""
+"""Datasets: where each comes from (sources), the user's own files (custom), how a table is split
+(splitting), the data-profile plots (profile). Each task's parsers and cleaners live with the task:
+:mod:`textrnn.sentiment.data` and :mod:`textrnn.charlm.data`."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from textrnn.data import charlm
+from textrnn.charlm import data as charlm_data
 from textrnn.errors import DataError
 
 SPLIT_VALUES = ("train", "val", "test")
@@ -145,10 +145,10 @@ def read_text_corpus(path: Path, encoding: str) -> str:
         raise DataError(f"{path}: the folder holds no text files ({', '.join(TEXT_SUFFIXES)})")
     texts = []
     for file in files:
-        text = charlm.normalise_newlines(decode(file.read_bytes(), str(file), encoding)
-                                         .removeprefix("\ufeff"))
+        text = charlm_data.normalise_newlines(decode(file.read_bytes(), str(file), encoding)
+                                              .removeprefix("\ufeff"))
         if "*** START OF" in text and "*** END OF" in text:
-            text = charlm.strip_gutenberg(text, str(file))
+            text = charlm_data.strip_gutenberg(text, str(file))
         if text.strip():
             texts.append(text.strip("\n") + "\n")
     if not texts:

@@ -1,4 +1,5 @@
-"""The dataset registry and the fetch step: a download or a local mirror, through one validation.
+"""The fetch step: a declared dataset's raw file from a local mirror or upstream, through one
+validation (the dataset's own reader).
 
 A raw file is written to a temporary name and renamed into place only once it is complete and
 valid, so nothing half-written is ever left behind.
@@ -11,57 +12,19 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from textrnn.errors import DataError, UserError
+from textrnn.datasets import Dataset, get_dataset
+from textrnn.errors import DataError
 
 log = logging.getLogger(__name__)
 
 MIRROR_ENV = "TEXTRNN_DATA_MIRROR"  # a folder holding the same files as the upstream addresses
 
 
-@dataclass(frozen=True)
-class Source:
-    """A raw file: its name, the upstream addresses tried in order, and its content check."""
-
-    filename: str
-    urls: tuple[str, ...]
-    validate: Callable[[Path], None]  # raises DataError naming what is wrong
-
-
-def _sources() -> dict[str, Source]:
-    # Imported here so that the registry and the parsers stay one list, without import cycles.
-    from textrnn.data import charlm, sentiment
-
-    return {
-        "uci": Source(
-            "sentiment_labelled_sentences.zip",
-            (
-                "https://archive.ics.uci.edu/static/public/331/sentiment+labelled+sentences.zip",
-                "https://archive.ics.uci.edu/ml/machine-learning-databases/00331/"
-                "sentiment%20labelled%20sentences.zip",
-            ),
-            sentiment.validate_uci,
-        ),
-        "imdb": Source(
-            "aclImdb_v1.tar.gz",
-            ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
-            sentiment.validate_imdb,
-        ),
-        "quijote": Source(
-            "pg2000.txt",
-            ("https://www.gutenberg.org/cache/epub/2000/pg2000.txt",),
-            charlm.validate_gutenberg,
-        ),
-    }
-
-
-def get_source(name: str) -> Source:
-    sources = _sources()
-    if name not in sources:
-        raise UserError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(sources))}")
-    return sources[name]
+def get_source(name: str) -> Dataset:
+    """The declared dataset ``name`` (:mod:`textrnn.datasets`): its file, addresses and reader."""
+    return get_dataset(name)
 
 
 def _download(url: str, dest: Path, *, timeout_s: float) -> None:
@@ -125,11 +88,11 @@ def fetch_custom(location: str, out_dir: Path, *, timeout_s: float, retries: int
             tmp.unlink(missing_ok=True)
 
 
-def _validate(source: Source, path: Path, *, origin: str) -> None:
-    """The source's own checks, after one that names an empty file as such."""
+def _validate(source: Dataset, path: Path, *, origin: str) -> None:
+    """The dataset's reader as the content check, after one that names an empty file as such."""
     if path.stat().st_size == 0:
         raise DataError(f"{source.filename}: the file is empty (0 bytes), from {origin}")
-    source.validate(path)
+    source.read(path)
 
 
 def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from textrnn.data.sentiment import normalise_for_dedup
 from textrnn.errors import DataError
+from textrnn.sentiment.data import normalise_for_dedup
 
 
 def _grouped_split(frame: pd.DataFrame, fraction: float, seed: int,

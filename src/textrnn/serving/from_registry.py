@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textrnn.errors import UserError
-from textrnn.registry import (CHAMPION, download_champion, has_champion, read_meta,
-                              registered_name)
+from textrnn.registry import CHAMPION, download_champion, has_champion, read_meta, registered_name
 from textrnn.serving.generator import load_generator
 from textrnn.serving.loading import ModelInfo
 from textrnn.serving.predictor import SentimentPredictor

@@ -1,4 +1,4 @@
-"""Text generation for the service: the champion charlm model behind :mod:`textrnn.generation`.
+"""Text generation for the service: the champion charlm model behind :mod:`textrnn.charlm.decoding`.
 
 The decoders step a single-step network whose recurrent state is passed explicitly (no state
 is kept between calls), so requests may run side by side on the thread pool.
@@ -34,9 +34,9 @@ class GenerationRejected(ValueError):
 
 
 class CharlmGenerator:
-    """:class:`textrnn.generation.Generator` with the service's checks in front of it."""
+    """:class:`textrnn.charlm.decoding.Generator` with the service's checks in front of it."""
 
-    def __init__(self, info: ModelInfo, generator) -> None:   # generator: generation.Generator
+    def __init__(self, info: ModelInfo, generator) -> None:   # generator: decoding.Generator
         self.info = info
         self._generator = generator
         self._known = set(generator.vocab[1:])      # vocab[0] is the unknown-character token
@@ -44,10 +44,10 @@ class CharlmGenerator:
     @classmethod
     def load(cls, info: ModelInfo) -> CharlmGenerator:
         """Load models/charlm/<name>/model/ (Keras in safe mode) and trace every decoder."""
-        from textrnn import generation
+        from textrnn.charlm import decoding
 
         try:
-            inner = generation.load_generator(info.path)
+            inner = decoding.generator_from_folder(info.path)
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 (Keras and json raise many kinds: 'unreadable')
@@ -55,9 +55,9 @@ class CharlmGenerator:
                 f"{info.path}: cannot load the charlm model ({type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:300]})"
             ) from None
-        missing = {"greedy", "beam", "stochastic_beam", "sample"} - set(generation.STRATEGIES)
+        missing = {"greedy", "beam", "stochastic_beam", "sample"} - set(decoding.STRATEGIES)
         if missing:
-            raise UserError(f"textrnn.generation lacks the strategies {sorted(missing)}")
+            raise UserError(f"textrnn.charlm.decoding lacks the strategies {sorted(missing)}")
         generator = cls(info, inner)
         generator.warm_up()
         return generator

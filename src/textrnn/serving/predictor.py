@@ -103,7 +103,7 @@ def keras_probabilities(path: Path) -> Probabilities:
     import keras
     import tensorflow as tf
 
-    import textrnn.models.layers  # noqa: F401 (registers the project's layers for safe loading)
+    import textrnn.layers  # noqa: F401 (registers the project's layers for safe loading)
 
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)

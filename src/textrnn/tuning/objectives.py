@@ -79,8 +79,8 @@ class SentimentObjective:
     @cached_property
     def encoded(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]]:
         """Per fold: train ids, train labels, val ids, val labels, vectorizer vocabulary."""
-        from textrnn.models.sentiment import encode_labels, extra_words
-        from textrnn.text import make_vectorizer, vectorize
+        from textrnn.sentiment.models import encode_labels, extra_words
+        from textrnn.sentiment.text import make_vectorizer, vectorize
 
         out = []
         for train_texts, train_labels, val_texts, val_labels in self.folds:
@@ -108,9 +108,9 @@ class SentimentObjective:
 
     def _fit_fold(self, trial: optuna.Trial, p: Any, fold: int) -> float:
         from textrnn import training
-        from textrnn.batching import bucketed_dataset
-        from textrnn.models.sentiment import build_network, initialise_embedding
         from textrnn.seeding import seed_everything
+        from textrnn.sentiment.batching import bucketed_dataset
+        from textrnn.sentiment.models import build_network, initialise_embedding
 
         train_ids, train_y, val_ids, val_y, vocabulary = self.encoded[fold]
         seed_everything(self.seed)  # every trial starts from the same state: reproducible alone
@@ -155,7 +155,7 @@ ObjectiveFn = Callable[[optuna.Trial, Mapping[str, Any]], float]
 class CharlmObjective:
     """``objective(trial, params) -> validation perplexity`` for one character-level LM.
 
-    Trains through :func:`textrnn.charlm.fit_model` (the train stage's own path) and reports
+    Trains through :func:`textrnn.charlm.train.fit_model` (the train stage's own path) and reports
     exp(val_loss) every epoch; ``fixed`` usually shortens epochs (``steps_per_epoch``) so a
     trial costs a fraction of a full training run.
     """
@@ -172,16 +172,17 @@ class CharlmObjective:
 
     @cached_property
     def encoded(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        from textrnn import charlm
+        from textrnn.charlm import train as charlm_train
 
-        vocab = charlm.build_vocab(self.train_text)  # the training split only, as train does
-        return vocab, charlm.encode(self.train_text, vocab), charlm.encode(self.val_text, vocab)
+        vocab = charlm_train.build_vocab(self.train_text)  # the training split only, as train does
+        return (vocab, charlm_train.encode(self.train_text, vocab),
+                charlm_train.encode(self.val_text, vocab))
 
     def max_epochs(self, space_epochs: Sequence[int] = ()) -> int:
         return max([int(self.fixed.get("epochs", self.base.epochs)), *space_epochs])
 
     def __call__(self, trial: optuna.Trial, params: Mapping[str, Any]) -> float:
-        from textrnn import charlm
+        from textrnn.charlm import train as charlm_train
         from textrnn.seeding import seed_everything
 
         p = trial_params(self.base, params, self.fixed, key=self.key)
@@ -189,7 +190,7 @@ class CharlmObjective:
         seed_everything(self.seed)
         reporter = TrialReporter(trial, "val_loss", transform=perplexity)
         with tempfile.TemporaryDirectory(prefix="textrnn-trial-") as work_dir:
-            _, history = charlm.fit_model(
+            _, history = charlm_train.fit_model(
                 self.kind, p, vocab_size=len(vocab), train_ids=train_ids, val_ids=val_ids,
                 sequence_length=self.sequence_length, seed=self.seed, work_dir=work_dir,
                 extra_callbacks=[reporter], verbose=0)

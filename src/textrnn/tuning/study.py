@@ -10,6 +10,9 @@ its heartbeat stops. A failed-and-requeued trial does not count; its retry does.
 Determinism: the sampler of each claim is seeded with ``seed + number of trials so far``, so
 the params of trial *n* depend only on the study's history, whether the study ran in one go or
 was killed and resumed.
+
+Why one file of this length: claiming, heartbeats, re-queueing and resume share one lock and
+one notion of a trial's identity; split apart, each half would need the other's internals.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
-
 
 from textrnn.errors import ParamsError
 from textrnn.tuning import space as spaces
