@@ -10,9 +10,9 @@ then make one compiled call per character with the recurrent state carried.
 Uses the trained ``models/charlm/<model>/model`` when it exists (the champion's name when
 ``--model`` is not given); otherwise a freshly built, untrained network of the model as
 params.yaml resolves it (a kind, or a variant) and a 92-character vocabulary: speed does not
-depend on the weights. Prints characters per second of greedy, beam search (width 5), sampling and the
-naive loop, and the greedy / naive ratio (targets: greedy >= 500 chars/s and >= 50x naive).
-Run it on a quiet machine; `uptime` is printed so that a loaded one shows.
+depend on the weights. Prints characters per second of greedy, beam search (width 5), sampling
+and the naive loop, and the greedy / naive ratio (targets: greedy >= 500 chars/s and >= 50x
+naive). Run it on a quiet machine; `uptime` is printed so that a loaded one shows.
 """
 
 from __future__ import annotations

@@ -283,8 +283,8 @@ def report(results: list[Result], notes: list[str]) -> None:
               f"(target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
     mlflow16 = by.get(("mlflow", 16))
     if ours16 and mlflow16 and mlflow16.requests_per_s:
-        print(f"throughput at concurrency 16: {ours16.requests_per_s / mlflow16.requests_per_s:.1f}x "
-              "mlflow models serve")
+        print("throughput at concurrency 16: "
+              f"{ours16.requests_per_s / mlflow16.requests_per_s:.1f}x mlflow models serve")
     if ours1:
         print(f"p50 latency at concurrency 1: {ours1.p50_ms:.1f} ms "
               f"(target <= 10 ms: {'met' if ours1.p50_ms <= 10 else 'NOT met'})")
@@ -294,17 +294,22 @@ def report(results: list[Result], notes: list[str]) -> None:
 
     rows = []
     for conc in sorted({r.concurrency for r in results}):
-        ours, naive, mlflow = by.get(("textrnn", conc)), by.get(("naive", conc)), by.get(("mlflow", conc))
+        ours, naive, mlflow = (by.get(("textrnn", conc)), by.get(("naive", conc)),
+                               by.get(("mlflow", conc)))
         if not ours:
             continue
-        rows.append({"benchmark": "serving", "what": f"req/s at concurrency {conc} (vs naive Flask)",
+        rows.append({"benchmark": "serving",
+                     "what": f"req/s at concurrency {conc} (vs naive Flask)",
                      "value": ours.requests_per_s, "unit": "req/s",
                      "naive": naive.requests_per_s if naive else None,
-                     "ratio": ours.requests_per_s / naive.requests_per_s if naive and naive.requests_per_s else None,
+                     "ratio": (ours.requests_per_s / naive.requests_per_s
+                               if naive and naive.requests_per_s else None),
                      "target": ">= 10x naive" if conc == 16 else ""})
         if mlflow and mlflow.requests_per_s:
-            rows.append({"benchmark": "serving", "what": f"req/s at concurrency {conc} (vs mlflow models serve)",
-                         "value": ours.requests_per_s, "unit": "req/s", "naive": mlflow.requests_per_s,
+            rows.append({"benchmark": "serving",
+                         "what": f"req/s at concurrency {conc} (vs mlflow models serve)",
+                         "value": ours.requests_per_s, "unit": "req/s",
+                         "naive": mlflow.requests_per_s,
                          "ratio": ours.requests_per_s / mlflow.requests_per_s, "target": ""})
         rows.append({"benchmark": "serving", "what": f"p50 / p99 latency at concurrency {conc}",
                      "value": ours.p50_ms, "unit": f"ms (p99 {ours.p99_ms:.1f})",

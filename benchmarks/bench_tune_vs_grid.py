@@ -2,7 +2,8 @@
 
 The naive way, as published student projects do it: scikit-learn ``GridSearchCV`` with 3-fold
 cross-validation over a small Keras estimator that pads every sentence to the longest one (at the
-front, as Keras' pad_sequences does by default; no masking, no bucketing), trying every point of the grid, then refitting the best on all of train.
+front, as Keras' pad_sequences does by default; no masking, no bucketing), trying every point of
+the grid, then refitting the best on all of train.
 The tune way: this repository's Optuna study (TPE, median pruning on the per-epoch validation
 score, bucketed batches) over the same grid as categorical choices, a few trials.
 
@@ -76,18 +77,19 @@ class PaddedKerasLSTM(BaseEstimator, ClassifierMixin):
 
     def _pre_padded(self, texts) -> np.ndarray:
         """Token ids padded at the front, as Keras' pad_sequences does by default (what the
-        published projects used): without a mask, zeros after the text would wash out the
-        LSTM's state and leave it at chance, which would make the naive way look worse than it is."""
+        published projects used): without a mask, zeros after the text would wash out the LSTM's
+        state and leave it at chance, which would make the naive way look worse than it is."""
         ids = np.asarray(self.vectorizer_(np.asarray(texts, dtype=object)))
         lengths = (ids != 0).sum(axis=1)
-        return np.stack([np.roll(row, row.size - n) for row, n in zip(ids, lengths)])
+        return np.stack([np.roll(row, row.size - n) for row, n in zip(ids, lengths, strict=True)])
 
     def predict(self, texts):
         ids = self._pre_padded(texts)
         return self.classes_[self.model_.predict(ids, verbose=0).argmax(axis=1)]
 
 
-def naive_grid(train: pd.DataFrame, val: pd.DataFrame, grid: dict, fixed: dict) -> tuple[float, float, dict]:
+def naive_grid(train: pd.DataFrame, val: pd.DataFrame, grid: dict,
+               fixed: dict) -> tuple[float, float, dict]:
     from sklearn.model_selection import GridSearchCV
 
     started = time.perf_counter()
@@ -146,10 +148,11 @@ def main() -> None:
     print(f"data: {len(train)} train, {len(val)} val sentences (UCI); grid: {points} points "
           f"{grid}, fixed {fixed}")
 
-    print(f"naive: GridSearchCV, 3-fold CV, {points * 3} fits + 1 refit, padding to the longest ...",
-          flush=True)
+    print(f"naive: GridSearchCV, 3-fold CV, {points * 3} fits + 1 refit, padding to the "
+          "longest ...", flush=True)
     grid_s, grid_acc, grid_best = naive_grid(train, val, grid, fixed)
-    print(f"tune: Optuna TPE + median pruning, {args.trials} trials, bucketed batches ...", flush=True)
+    print(f"tune: Optuna TPE + median pruning, {args.trials} trials, bucketed batches ...",
+          flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tune_s, tune_acc, tune_best, n = tune_way(train, val, grid, fixed, args.trials, Path(tmp))
 

@@ -2,8 +2,8 @@
 
 Each benchmark runs as its own process (so one's TensorFlow state cannot colour another's) and
 hands back its headline figures through benchmarks/summary.py. Also timed here: a no-op
-`dvc repro` (nothing changed, so nothing runs). Needs the default pipeline to have run (`make repro`)
-for the trained models and the UCI split.
+`dvc repro` (nothing changed, so nothing runs). Needs the default pipeline to have run
+(`make repro`) for the trained models and the UCI split.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def run_benchmark(script: str, args: list[str]) -> list[dict]:
     rows = json.loads(out.read_text()) if out.stat().st_size else []
     out.unlink(missing_ok=True)
     if proc.returncode != 0:
-        rows.append({"benchmark": script, "what": f"FAILED (exit {proc.returncode})", "value": None})
+        rows.append({"benchmark": script, "what": f"FAILED (exit {proc.returncode})",
+                     "value": None})
     return rows
 
 
@@ -83,8 +84,8 @@ def main() -> None:
     rows += run_benchmark("bench_serving.py", ["--seconds", "4" if args.quick else "8"])
     rows += run_benchmark("bench_tune_vs_grid.py", ["--quick"] if args.quick else [])
 
-    print(f"\nmachine: {cpu_model()} ({platform.machine()}), {os.cpu_count()} CPUs, {platform.system()} "
-          f"{platform.release()}, Python {platform.python_version()}, load "
+    print(f"\nmachine: {cpu_model()} ({platform.machine()}), {os.cpu_count()} CPUs, "
+          f"{platform.system()} {platform.release()}, Python {platform.python_version()}, load "
           f"{os.getloadavg()[0]:.1f}")
     print("| benchmark | figure | value | unit | naive way | ratio | target |")
     print("|---|---|---:|---|---:|---:|---|")

@@ -94,7 +94,8 @@ def main() -> None:
     for name, tuned, s in rows:
         lines.append(f"| {name} | {'yes' if tuned else 'no'} | {np.mean(s['val']):.4f} ± "
                      f"{np.std(s['val']):.4f} | {np.mean(s['test']):.4f} ± {np.std(s['test']):.4f} "
-                     f"| {', '.join(f'{v:.4f}' for v in s['test'])} | {np.mean(s['seconds']):.0f} |")
+                     f"| {', '.join(f'{v:.4f}' for v in s['test'])} | "
+                     f"{np.mean(s['seconds']):.0f} |")
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")

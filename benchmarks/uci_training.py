@@ -17,7 +17,8 @@ from typing import Any
 class TrainingSplit:
     seed: int
     dataset: str                   # data.sentiment, e.g. "uci"
-    kind: Any                      # the model's textrnn.catalog.Kind (build_network's first argument)
+    kind: Any                      # the model's textrnn.catalog.Kind (build_network's first
+                                   # argument)
     key: str                       # where params.yaml sets the model (for error messages)
     model_params: Any              # the model's params as params.yaml resolves them
     ids: Any                       # (n, longest) token ids, post-padded

@@ -5,8 +5,8 @@
 -> models/charlm/champion.json  the model with the lowest VALIDATION perplexity
 -> reports/charlm_samples.md    every model x strategy (x temperature) x prompt
 -> plots/charlm/curves.csv      every model's per-epoch history (column model), for DVC plots
-Reads the models through their records (metrics/trained/charlm/). The test split is read here only. Test metrics and samples are also logged to each model's
-MLflow training run.
+Reads the models through their records (metrics/trained/charlm/). The test split is read here
+only. Test metrics and samples are also logged to each model's MLflow training run.
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def main() -> None:
                         *sections.values()])
 
     # Each row of `dvc metrics show` leads to its MLflow run.
-    write_json("metrics/charlm.json", {n: {**r, "mlflow_run_id": run_ids[n]} for n, r in results.items()})
+    write_json("metrics/charlm.json",
+               {n: {**r, "mlflow_run_id": run_ids[n]} for n, r in results.items()})
     write_curves(paths.curves_path("charlm"),
                  {name: read_history("charlm", name) for name in names})
     write_json(paths.champion_path("charlm"), {"model": champion, "selected_on": "val_perplexity",

@@ -141,7 +141,7 @@ def _write_predictions(pred, y_test, classes) -> None:
             with (tmp / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["actual", "predicted"])
-                writer.writerows([classes[a], classes[b]] for a, b in zip(y_test, p))
+                writer.writerows([classes[a], classes[b]] for a, b in zip(y_test, p, strict=True))
 
 
 def _log_to_mlflow(tracking_params, models, results, images) -> None:

@@ -24,7 +24,8 @@ from textrnn.stage import run, task_from_argv
 def _raw_file(task: str, dataset: str) -> Path:
     folder = Path("data/raw") / task
     if dataset == CUSTOM:  # the user's file or folder, under its own name
-        found = sorted(p for p in folder.glob("*") if not p.name.startswith(".")) if folder.is_dir() else []
+        found = (sorted(p for p in folder.glob("*") if not p.name.startswith("."))
+                 if folder.is_dir() else [])
         path = found[0] if found else folder / "<your file>"
     else:
         path = folder / get_dataset(dataset).filename

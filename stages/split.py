@@ -46,7 +46,8 @@ def split_sentiment(dataset: str, seed: int, fractions, split_column: str | None
         for name, part in splits.items():
             part.to_parquet(out_dir / f"{name}.parquet", index=False)
     summary = {
-        name: {"rows": len(part), **{str(k): int(v) for k, v in part["label"].value_counts().items()}}
+        name: {"rows": len(part),
+               **{str(k): int(v) for k, v in part["label"].value_counts().items()}}
         for name, part in splits.items()
     }
     write_json("metrics/split_sentiment.json",
@@ -60,7 +61,8 @@ def split_charlm(fractions) -> None:
     with atomic_dir("data/split/charlm") as out_dir:
         for name, part in parts.items():
             (out_dir / f"{name}.txt").write_text(part, encoding="utf-8")
-    write_json("metrics/split_charlm.json", {name: {"characters": len(p)} for name, p in parts.items()})
+    write_json("metrics/split_charlm.json",
+               {name: {"characters": len(p)} for name, p in parts.items()})
     print("split@charlm: " + ", ".join(f"{k} {len(v)} chars" for k, v in parts.items()))
 
 

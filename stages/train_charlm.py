@@ -53,8 +53,9 @@ def main() -> None:
     vocab = charlm_train.build_vocab(train_text)                           # train split only
     train_ids = charlm_train.encode(train_text, vocab)
     val_ids = charlm_train.encode(val_text, vocab)
-    run_params = {"model": name, "kind": kind.name, "dataset": params.data.charlm, "seed": params.seed,
-                  "tuned": tuned, "sequence_length": train_params.sequence_length,
+    run_params = {"model": name, "kind": kind.name, "dataset": params.data.charlm,
+                  "seed": params.seed, "tuned": tuned,
+                  "sequence_length": train_params.sequence_length,
                   "vocab_size": len(vocab), "params": model_params.model_dump()}
     data_digest = hashlib.sha256((train_text + "\0" + val_text).encode("utf-8")).hexdigest()[:16]
     work_dir = prepare_work_dir(paths.train_state_dir("charlm", name),

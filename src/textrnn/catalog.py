@@ -43,7 +43,8 @@ class Kind:
     task: str
     name: str
     params: type[BaseModel]     # the validated params of a model of this kind
-    group: str                  # its defaults: train.<task>.defaults.<group>, tune.<task>.defaults.<group>
+    group: str                  # its defaults: train.<task>.defaults.<group>,
+                                # tune.<task>.defaults.<group>
     builder: str                # "module:attribute", called as builder(kind, params, **context)
     neural: bool                # trained by epochs (Keras); else a scikit-learn estimator
     cell: str | None = None     # recurrent kinds: the keras.layers class of one direction
@@ -139,7 +140,8 @@ def _validate(model: type[BaseModel], values: Mapping[str, Any], where: str) -> 
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
-        raise ParamsError(format_validation_error(exc, model, "params.yaml", prefix=where)) from None
+        raise ParamsError(format_validation_error(exc, model, "params.yaml",
+                                                  prefix=where)) from None
 
 
 def entry_kind(task: str, name: str, entry: Mapping[str, Any]) -> str:
@@ -177,7 +179,8 @@ def resolve_model(task: str, name: str, train: Mapping[str, Any],
         override = (tune.get("models") or {}).get(name) or {}
         if group is not None or override:
             merged = {**(group or {}), **override}   # a model's entry replaces whole keys
-            where = f"tune.{task}.models.{name}" if override else f"tune.{task}.defaults.{kind.group}"
+            where = (f"tune.{task}.models.{name}" if override
+                     else f"tune.{task}.defaults.{kind.group}")
             tune_spec = _validate(ModelTuneParams, merged, where)
             return ModelSpec(task, name, kind, params, tune_spec, merged)
     return ModelSpec(task, name, kind, params, None)

@@ -51,10 +51,13 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
         description="Serve the champion sentiment model (and the champion charlm model when one "
         f"exists) over HTTP. With ${API_KEY_ENV} set, /v1/* requires it in the X-API-Key header.",
     )
-    serve.add_argument("--host", default=defaults.host, help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=defaults.port, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--host", default=defaults.host,
+                       help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=defaults.port,
+                       help="port to listen on (default: %(default)s)")
     serve.add_argument("--models-dir", type=Path, default=defaults.models_dir,
-                       help="folder holding <task>/champion.json and the models (default: %(default)s)")
+                       help="folder holding <task>/champion.json and the models "
+                       "(default: %(default)s)")
     serve.add_argument("--registry", metavar="TRACKING_URI", default=None,
                        help="load the champions from the MLflow Model Registry at this tracking "
                        "URI (e.g. sqlite:///mlflow.db) instead of --models-dir")
@@ -80,7 +83,8 @@ def serve_command(args: argparse.Namespace) -> None:
         host=args.host, port=args.port, models_dir=args.models_dir,
         api_key=os.environ.get(API_KEY_ENV) or None, allow_remote=args.allow_remote,
         max_batch_texts=args.max_batch_texts, access_log=args.access_log,
-        limits=Limits(**{item.name: getattr(args, item.name) for item in dataclasses.fields(Limits)}),
+        limits=Limits(**{item.name: getattr(args, item.name)
+                         for item in dataclasses.fields(Limits)}),
     )
     settings.check_exposure()           # before the slow part: loading TensorFlow and the models
     import uvicorn

@@ -75,7 +75,7 @@ def vega_files(cache: Path = VEGA_CACHE, *, fetch: bool = True) -> list[Path] | 
         if proc.returncode != 0:
             log.warning("npm pack %s failed: %s", " ".join(specs), proc.stderr.strip()[-300:])
             return None
-        for (name, version), path in zip(VEGA_PACKAGES.items(), files):
+        for (name, version), path in zip(VEGA_PACKAGES.items(), files, strict=True):
             member = f"package/build/{name}.min.js"
             with tarfile.open(Path(tmp) / f"{name}-{version}.tgz") as archive:
                 extracted = archive.extractfile(member)

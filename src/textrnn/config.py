@@ -471,7 +471,8 @@ def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params
         )
     wanted = list(sections) or list(known)
     partial = create_model(
-        "Params", __base__=Section, **{name: (known[name].annotation, known[name]) for name in wanted}
+        "Params", __base__=Section,
+        **{name: (known[name].annotation, known[name]) for name in wanted}
     )
     try:
         return partial.model_validate({name: raw[name] for name in wanted if name in raw})

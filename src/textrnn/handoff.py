@@ -71,7 +71,8 @@ def tuned_params(base: P, path: Path) -> tuple[P, bool, dict[str, tuple[Any, Any
         best = json.loads(path.read_text(encoding="utf-8"))
         override, tuned = dict(best["params"]), bool(best["tuned"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: expected {{\"tuned\": bool, \"params\": {{...}}}} ({exc})") from None
+        raise DataError(f"{path}: expected {{\"tuned\": bool, \"params\": {{...}}}} "
+                        f"({exc})") from None
     try:
         merged = type(base).model_validate({**base.model_dump(), **override})
     except ValidationError as exc:  # name the file and the bad keys
@@ -133,7 +134,8 @@ def write_history(path: Path, history: dict[str, list[float]], columns: Sequence
 
 
 def read_history(task: str, name: str) -> dict[str, list[float]]:
-    """``plots/<task>/history/<name>.csv`` as ``{column: values}``; {} for a model without epochs."""
+    """``plots/<task>/history/<name>.csv`` as ``{column: values}``; {} for a model without
+    epochs."""
     path = paths.history_path(task, name)
     if not path.is_file():
         raise DataError(f"{path} is missing: run `dvc repro train_{task}@{name}` first")
@@ -170,7 +172,8 @@ SENTIMENT_COLUMNS = ("text", "label", "origin")
 
 
 def sentiment_split(name: str, columns: Sequence[str] = SENTIMENT_COLUMNS):
-    """``data/split/sentiment/<name>.parquet`` (train, val or test) as a DataFrame of ``columns``."""
+    """``data/split/sentiment/<name>.parquet`` (train, val or test) as a DataFrame of
+    ``columns``."""
     import pandas as pd
 
     path = SENTIMENT_SPLITS / f"{name}.parquet"

@@ -1,8 +1,9 @@
 """Layers shared by the model builders of every task.
 
 :func:`recurrent_layer` is the one place that makes a recurrent layer (the kind's ``cell``, one
-direction or two), so the builders never differ by one layer class. :class:`MaskedMaxMeanPooling` pools a masked sequence;
-:class:`RowEmbedding` is an embedding whose lookup reads only the batch's rows.
+direction or two), so the builders never differ by one layer class.
+:class:`MaskedMaxMeanPooling` pools a masked sequence; :class:`RowEmbedding` is an embedding
+whose lookup reads only the batch's rows.
 Custom layers are registered, so ``keras.saving.load_model(path, safe_mode=True)`` loads them
 once this module is imported (``import textrnn.layers``; the model modules of both tasks do it).
 """

@@ -40,7 +40,8 @@ _STAGE = re.compile(r"^(?:tune|train|evaluate)_(?P<task>[A-Za-z0-9]+)(?:@.*)?$")
 
 
 def git_info() -> dict[str, str]:
-    """The current commit and whether the work tree has uncommitted changes ('unknown' outside git)."""
+    """The current commit and whether the work tree has uncommitted changes ('unknown' outside
+    git)."""
     def _git(*args: str) -> str | None:
         try:
             return subprocess.run(

@@ -71,7 +71,8 @@ class LazyAdam(keras.optimizers.Adam):
             alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
 
 
-def make_optimizer(name: str, *, learning_rate: float, clipnorm: float) -> keras.optimizers.Optimizer:
+def make_optimizer(name: str, *, learning_rate: float,
+                   clipnorm: float) -> keras.optimizers.Optimizer:
     """The optimizer called ``name``; ``clipnorm`` 0 turns gradient clipping off."""
     classes = {
         "adam": keras.optimizers.Adam,
@@ -96,7 +97,8 @@ def compile_model(
     arithmetic, less Python and dispatch overhead per batch (progress and callbacks that act
     per batch then see every ``steps_per_execution``-th batch; per-epoch ones are unaffected).
     """
-    optimizer = make_optimizer(fit.optimizer, learning_rate=fit.learning_rate, clipnorm=fit.clipnorm)
+    optimizer = make_optimizer(fit.optimizer, learning_rate=fit.learning_rate,
+                               clipnorm=fit.clipnorm)
     model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics),
                   steps_per_execution=steps_per_execution)
     return model

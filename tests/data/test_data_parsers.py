@@ -32,7 +32,8 @@ def test_uci_wrong_row_count_names_file_and_counts(tmp_path):
 
 def test_uci_bad_label_names_the_line(tmp_path):
     text = uci_lines().replace("good sentence number 3\t1", "good sentence number 3\tyes")
-    with pytest.raises(DataError, match=r"imdb_labelled.txt: line \d+: expected 'sentence<TAB>0\|1'"):
+    with pytest.raises(DataError,
+                       match=r"imdb_labelled.txt: line \d+: expected 'sentence<TAB>0\|1'"):
         sentiment_data.read_uci(write_uci_zip(tmp_path / "u.zip", contents={"imdb": text}))
 
 

@@ -37,7 +37,8 @@ def tiny_reviews(monkeypatch):
 def test_the_declared_datasets_are_what_params_accept():
     assert datasets.names("sentiment") == ("uci", "imdb", "custom")
     assert datasets.names("charlm") == ("quijote", "custom")
-    assert datasets.get_dataset("imdb").upstream_test and not datasets.get_dataset("uci").upstream_test
+    assert (datasets.get_dataset("imdb").upstream_test
+            and not datasets.get_dataset("uci").upstream_test)
 
 
 def test_a_new_dataset_is_one_declaration_plus_its_reader(tiny_reviews, tmp_path):

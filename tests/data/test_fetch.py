@@ -106,7 +106,8 @@ def test_truncated_mirror_file_is_rejected_and_nothing_is_left(tmp_path):
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(UserError, match="unknown dataset 'mnist'; known datasets: imdb, quijote, uci"):
+    with pytest.raises(UserError,
+                       match="unknown dataset 'mnist'; known datasets: imdb, quijote, uci"):
         sources.get_source("mnist")
 
 

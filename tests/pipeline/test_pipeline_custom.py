@@ -45,7 +45,8 @@ def test_a_three_class_table_runs_through_the_pipeline_and_the_service(tmp_path)
 
     # The service's own loader (the copy's charlm champion has no model: not trained here).
     predictor = SentimentPredictor.load(find_champion(repo / "models", "sentiment"))
-    client = TestClient(create_app(ServingSettings(models_dir=repo / "models"), sentiment=predictor))
+    client = TestClient(create_app(ServingSettings(models_dir=repo / "models"),
+                                   sentiment=predictor))
     answer = client.post("/v1/sentiment", json={"texts": ["I loved the screen.", "It is okay."]})
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -63,7 +64,8 @@ def test_a_text_file_runs_through_the_charlm_pipeline(tmp_path):
         "preprocess": {"charlm": {"min_chars": 1000}},
         "train": {"charlm": {"models": ["gru"], "sequence_length": 16,
                              "variants": {"gru": TINY_CHARLM}}},
-        "tune": {"charlm": {"models": {m: {"enabled": False} for m in ["simple_rnn", "lstm", "gru"]}}},
+        "tune": {"charlm": {"models": {m: {"enabled": False}
+                                       for m in ["simple_rnn", "lstm", "gru"]}}},
         "evaluate": {"charlm": {"prompts": ["el "], "sample_length": 10, "temperatures": [1.0],
                                 "beam_width": 2}},
     })

@@ -1,4 +1,5 @@
-"""End to end: `dvc repro evaluate_sentiment` in a throw-away copy of the repository, tiny params."""
+"""End to end: `dvc repro evaluate_sentiment` in a throw-away copy of the repository, tiny
+params."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_the_service_answers_what_evaluate_measured(repo):
     predictor = SentimentPredictor.load(find_champion(dest / "models", "sentiment"))
     assert predictor.info.name == champion
     served = predictor.predict_proba(list(test.text))
-    saved = sentiment_models.load(dest / f"models/sentiment/{champion}/model").predict_proba(list(test.text))
+    saved = sentiment_models.load(
+        dest / f"models/sentiment/{champion}/model").predict_proba(list(test.text))
     np.testing.assert_allclose(served, saved, rtol=1e-5, atol=1e-6)
     accuracy = float((np.array(predictor.classes)[served.argmax(1)] == test.label).mean())
     assert accuracy == pytest.approx(metrics[champion]["accuracy"])
@@ -118,7 +120,8 @@ def test_report_plots_and_history_are_written(repo):
     for name in EVALUATED:
         assert f"| {name} |" in report
     assert "Training diagnostics" in report and "Champion" in report
-    assert "`ensemble` is the mean of the probabilities of dnn, simple_rnn, lstm, gru, bilstm" in report
+    assert ("`ensemble` is the mean of the probabilities of dnn, simple_rnn, lstm, gru, bilstm"
+            in report)
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (dest / "reports" / image).resolve().is_file(), image
     history = (dest / "plots/sentiment/history/lstm.csv").read_text().splitlines()
@@ -206,6 +209,7 @@ def test_models_are_added_and_dropped_with_dvc_exp_run_alone(repo):
     network = bigru.get_layer("bigru_network")
     assert isinstance(network.get_layer("bigru_1"), keras.layers.Bidirectional)
     spec = json.loads((dest / "models/specs/sentiment/lstm_16/model.json").read_text())
-    assert spec["params"]["units"] == 16 and spec["params"]["embedding_dim"] == TINY["embedding_dim"]
+    assert (spec["params"]["units"] == 16
+            and spec["params"]["embedding_dim"] == TINY["embedding_dim"])
     shown = json.loads(run_cmd(["dvc", "exp", "show", "--json"], dest, env=env).stdout)
     assert "lstm_16" in json.dumps(shown)

@@ -77,7 +77,8 @@ def test_sentiment_single_text(client):
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     negative = client.post("/v1/sentiment", json={"text": "terrible plot and bad music"}).json()
     assert negative["results"][0]["label"] == "negative"
-    assert negative["results"][0]["probability"] == negative["results"][0]["probabilities"]["negative"]
+    assert (negative["results"][0]["probability"]
+            == negative["results"][0]["probabilities"]["negative"])
 
 
 def test_batch_keeps_order_and_equals_single_requests(client):
@@ -189,7 +190,8 @@ def test_json_with_charset_is_json(client):
     ("/v1/generate", '{"prompt": "a", "top_k": -1}', "out_of_range"),
 ])
 def test_400_bad_requests(client, path, body, code):
-    response = client.post(path, content=body.encode(), headers={"content-type": "application/json"})
+    response = client.post(path, content=body.encode(),
+                           headers={"content-type": "application/json"})
     assert_error(response, 400, code)
 
 
@@ -280,7 +282,8 @@ def test_401_when_an_api_key_is_configured(predictor):
                                  headers={"X-API-Key": "wrong"}), 401, "unauthorized")
         assert_error(client.get("/v1/models"), 401, "unauthorized")
         # checked before the body: no hint about the request to a caller without the key
-        assert_error(client.post("/v1/sentiment", content=b"{", headers={"content-type": "text/plain"}),
+        assert_error(client.post("/v1/sentiment", content=b"{",
+                                 headers={"content-type": "text/plain"}),
                      401, "unauthorized")
         ok = client.post("/v1/sentiment", json={"text": "great"}, headers={"X-API-Key": "s3cret"})
         assert ok.status_code == 200

@@ -38,7 +38,8 @@ CASES = [(label, POSITIVE) for label in OPERATIONS] + [
     (label, NEGATIVE) for label in OPERATIONS if label.startswith("POST")]  # GETs take no input
 
 
-@pytest.mark.parametrize("label, mode", CASES, ids=[f"{label}-{mode.value}" for label, mode in CASES])
+@pytest.mark.parametrize("label, mode", CASES,
+                         ids=[f"{label}-{mode.value}" for label, mode in CASES])
 def test_operation_conforms_to_its_schema(api_schema, label, mode):
     operation = api_schema.find_operation_by_label(label)
     examples = 25 if label.startswith("POST") else 3

@@ -48,9 +48,12 @@ def test_real_server_over_http(models_dir):
         assert http.get("/ready").json()["models"] == {"sentiment": True, "charlm": False}
         body = http.post("/v1/sentiment", json={"texts": ["a great film", "awful, bad"]}).json()
         assert [r["label"] for r in body["results"]] == ["positive", "negative"]
-        response = http.post("/v1/sentiment", content=b"great", headers={"content-type": "text/plain"})
-        assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
-        response = http.post("/v1/sentiment", content=b"{", headers={"content-type": "application/json"})
+        response = http.post("/v1/sentiment", content=b"great",
+                             headers={"content-type": "text/plain"})
+        assert (response.status_code == 415
+                and response.json()["error"]["code"] == "unsupported_media_type")
+        response = http.post("/v1/sentiment", content=b"{",
+                             headers={"content-type": "application/json"})
         assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_json"
         assert http.get("/nowhere").json()["error"]["code"] == "not_found"
         assert http.post("/v1/generate", json={"prompt": "hola"}).status_code == 503
@@ -153,7 +156,8 @@ def test_keras_files_load_in_safe_mode(tmp_path):
     model_dir = models_dir / "sentiment/unsafe/model"
     model_dir.mkdir(parents=True)
     texts = keras.Input(shape=(), dtype="string")
-    x = layers.TextVectorization(max_tokens=20, output_sequence_length=4, vocabulary=["a", "b"])(texts)
+    x = layers.TextVectorization(max_tokens=20, output_sequence_length=4,
+                                 vocabulary=["a", "b"])(texts)
     x = layers.Lambda(lambda t: keras.ops.cast(t, "float32"))(x)
     model = keras.Model(texts, layers.Dense(2, activation="softmax")(x))
     model.save(model_dir / "model.keras")

@@ -59,7 +59,7 @@ def test_training_windows_are_next_character_targets_and_sparse():
     assert x.dtype == y.dtype == "int32"                         # ids, not one-hot
     x, y = x.numpy(), y.numpy()
     np.testing.assert_array_equal(x[:, 1:], y[:, :-1])           # y is x shifted by one
-    for row_x, row_y in zip(x, y):                               # and both come from the text
+    for row_x, row_y in zip(x, y, strict=True):                  # and both come from the text
         window = charlm_train.decode(row_x, vocab) + charlm_train.decode(row_y[-1:], vocab)
         assert window in TEXT
 
@@ -74,15 +74,15 @@ def test_an_epoch_is_one_pass_and_each_epoch_is_cut_differently():
     counter.on_epoch_begin(1)
     second = [x.numpy() for x, _ in ds]
     assert len(first) == len(second) == (len(ids) - 10) // 10 // 4
-    assert not all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     # epoch k gets the same batches in a fresh pipeline (a rerun, or a resumed run)
     fresh = charlm_train.EpochCounter()
     again = charlm_train.train_dataset(ids, sequence_length=10, batch_size=4, seed=1,
                                        epoch=fresh.epoch)
     fresh.on_epoch_begin(1)
-    assert all(np.array_equal(a, b) for a, (b, _) in zip(second, again))
+    assert all(np.array_equal(a, b) for a, (b, _) in zip(second, again, strict=True))
     fresh.on_epoch_begin(0)
-    assert all(np.array_equal(a, b) for a, (b, _) in zip(first, again))
+    assert all(np.array_equal(a, b) for a, (b, _) in zip(first, again, strict=True))
     short = charlm_train.train_dataset(ids, sequence_length=10, batch_size=4, seed=1,
                                        epoch=counter.epoch, steps_per_epoch=3)
     assert len(list(short)) == 3
@@ -122,9 +122,9 @@ def test_training_makes_the_loss_fall(tmp_path):
     ids = charlm_train.encode(TEXT, vocab)
     keras.utils.set_random_seed(0)
     _, history = charlm_train.fit_model(
-        get_kind("charlm", "gru"), neural_params(epochs=3, patience=3, learning_rate=0.02), vocab_size=len(vocab),
-        train_ids=ids, val_ids=ids[:400], sequence_length=20, seed=0, work_dir=tmp_path,
-        verbose=0)
+        get_kind("charlm", "gru"), neural_params(epochs=3, patience=3, learning_rate=0.02),
+        vocab_size=len(vocab), train_ids=ids, val_ids=ids[:400], sequence_length=20, seed=0,
+        work_dir=tmp_path, verbose=0)
     assert history["val_perplexity"][-1] < 0.7 * history["val_perplexity"][0]
     assert history["val_perplexity"][0] == pytest.approx(math.exp(history["val_loss"][0]))
 

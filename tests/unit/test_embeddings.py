@@ -1,4 +1,5 @@
-"""Pretrained word vectors: same words as the vectorizer, meaningful neighbours, a faithful start."""
+"""Pretrained word vectors: same words as the vectorizer, meaningful neighbours, a faithful
+start."""
 
 from __future__ import annotations
 
@@ -128,8 +129,8 @@ def test_a_network_starts_from_the_pretrained_vectors_and_knows_their_words(tmp_
         np.testing.assert_allclose(weights[vocabulary.index(word)], 3.0 * np.eye(4, 8)[row],
                                    atol=1e-4)
 
-    without = get_kind("sentiment", "gru").build(params.model_copy(update={"vocabulary_from_vectors": False}),
-                                        vectorizer=VectorizerParams(max_tokens=50, max_length=4),
-                                        embeddings=table)
+    without = get_kind("sentiment", "gru").build(
+        params.model_copy(update={"vocabulary_from_vectors": False}),
+        vectorizer=VectorizerParams(max_tokens=50, max_length=4), embeddings=table)
     without.fit(texts, labels, texts, labels, seed=0, work_dir=tmp_path / "b", verbose=0)
     assert "superb" not in without.model.get_layer("vectorizer").get_vocabulary()

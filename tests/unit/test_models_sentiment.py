@@ -240,8 +240,9 @@ def test_load_all_refuses_models_trained_on_other_classes_or_data(tmp_path):
         return {name: tmp_path / name / "model" for name in names}
 
     assert list(sentiment_models.load_all(folders("a", "b"))) == ["a", "b"]
-    with pytest.raises(DataError, match=r"/c/model was trained on uci classes \['negative', 'neutral', "
-                                        r"'positive'\], a on uci \['negative', 'positive'\]"):
+    with pytest.raises(DataError, match=r"/c/model was trained on uci classes "
+                                        r"\['negative', 'neutral', 'positive'\], "
+                                        r"a on uci \['negative', 'positive'\]"):
         sentiment_models.load_all(folders("a", "c"))
     with pytest.raises(DataError, match="/d/model was trained on imdb classes"):
         sentiment_models.load_all(folders("a", "d"))
@@ -316,7 +317,7 @@ def test_the_row_embedding_trains_exactly_like_keras_embedding():
         training.compile_model(network, neural_params(), loss="sparse_categorical_crossentropy",
                                steps_per_execution=2)
         network.fit(ids, labels, batch_size=16, epochs=2, shuffle=False, verbose=0)
-    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

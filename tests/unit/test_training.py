@@ -141,7 +141,8 @@ def test_lazy_adam_equals_adam_on_the_first_step_duplicates_included():
     start = _embedding_step(make_optimizer("sgd", learning_rate=0.0, clipnorm=0), [])
     batch = [tf.constant([1, 4, 1])]  # row 1 twice: its two gradients add up
     lazy = _embedding_step(make_optimizer("lazy_adam", learning_rate=0.1, clipnorm=0), batch)
-    dense = _embedding_step(make_optimizer("adam", learning_rate=0.1, clipnorm=0), batch, dense=True)
+    dense = _embedding_step(make_optimizer("adam", learning_rate=0.1, clipnorm=0), batch,
+                            dense=True)
     np.testing.assert_allclose(lazy, dense, rtol=1e-6, atol=1e-6)
     moved = np.flatnonzero(np.abs(lazy - start).sum(axis=1) > 0)
     assert moved.tolist() == [1, 4]

@@ -430,7 +430,8 @@ def test_a_trial_killed_before_it_had_params_is_requeued_with_the_params_it_was_
     assert set(point) == {"units", "lr"} and point["units"] in (8, 16) and point["lr"] in (0.1, 0.2)
     requeue(grid, frozen)
     retry = grid.ask()
-    assert {name: retry.suggest_categorical(name, values) for name, values in space.items()} == point
+    assert {name: retry.suggest_categorical(name, values)
+            for name, values in space.items()} == point
     assert grid.trials[retry.number].user_attrs[RETRY_ATTR] == dead.number
 
     tpe = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))

@@ -30,7 +30,8 @@ def strip_gutenberg(text: str, where: str = "text") -> str:
     start, end = _START.search(text), _END.search(text)
     if start is None or end is None:
         missing = "START" if start is None else "END"
-        raise DataError(f"{where}: the '*** {missing} OF THE PROJECT GUTENBERG EBOOK' marker is missing")
+        raise DataError(f"{where}: the '*** {missing} OF THE PROJECT GUTENBERG EBOOK' marker "
+                        "is missing")
     if end.start() < start.end():
         raise DataError(f"{where}: the END marker comes before the START marker")
     return text[start.end():end.start()].strip("\n") + "\n"

@@ -91,7 +91,7 @@ class Generator:
             raise UserError(f"no character of the prompt {prompt[:40]!r} occurs in the training "
                             "text, so the model has nothing to continue; use characters of the "
                             "book")
-        unknown = sorted({char for char, i in zip(prompt, ids) if i == 0})
+        unknown = sorted({char for char, i in zip(prompt, ids, strict=True) if i == 0})
         if unknown:
             log.warning("prompt characters unseen in training, read as unknown: %s",
                         " ".join(repr(char) for char in unknown))
@@ -191,7 +191,7 @@ class Generator:
             chosen = np.argsort(-flat, kind="stable")[:width]              # ties: lowest index
             parents, chars = np.divmod(chosen, vocab_size)
             scores, keys = candidates.ravel()[chosen], flat[chosen]
-            beams = [beams[p] + [int(c)] for p, c in zip(parents, chars)]
+            beams = [beams[p] + [int(c)] for p, c in zip(parents, chars, strict=True)]
             if position + 1 < length:
                 index = tf.constant(parents, tf.int32)
                 states = [tf.gather(state, index) for state in states]

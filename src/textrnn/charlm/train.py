@@ -130,7 +130,8 @@ def fit_model(
     val_ids: np.ndarray, sequence_length: int, seed: int, work_dir: Path,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 2,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Build, compile and fit a model of ``kind`` (a charlm kind of :mod:`textrnn.catalog`); returns the model (best epoch) and its history.
+    """Build, compile and fit a model of ``kind`` (a charlm kind of :mod:`textrnn.catalog`);
+    returns the model (best epoch) and its history.
 
     The history gains ``perplexity`` and ``val_perplexity`` (exp of the mean loss per
     character over that epoch's windows; the exact figure is :func:`exact_perplexity`).

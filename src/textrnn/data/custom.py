@@ -44,7 +44,8 @@ def decode(data: bytes, where: str, encoding: str) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{where}: not valid {encoding} at line {line} (byte {exc.start})") from None
+        raise DataError(f"{where}: not valid {encoding} at line {line} "
+                        f"(byte {exc.start})") from None
     except LookupError:
         raise DataError(f"{where}: unknown encoding {encoding!r}") from None
 
@@ -57,7 +58,8 @@ def _separator(path: Path, text: str, sep: str) -> str:
     try:
         return csv.Sniffer().sniff(text[:65536], delimiters=",\t;|").delimiter
     except csv.Error:
-        raise DataError(f"{path}: cannot detect the column separator; set data.custom.sep") from None
+        raise DataError(f"{path}: cannot detect the column separator; "
+                        "set data.custom.sep") from None
 
 
 def read_table(path: Path, *, sep: str, encoding: str, quoting: str) -> pd.DataFrame:
@@ -117,7 +119,8 @@ def to_standard_table(frame: pd.DataFrame, where: str, *, text_column: str, labe
     return table.reset_index(drop=True), int(empty.sum())
 
 
-def check_classes(table: pd.DataFrame, where: str, *, smallest_fraction: float | None = None) -> None:
+def check_classes(table: pd.DataFrame, where: str, *,
+                  smallest_fraction: float | None = None) -> None:
     """Two classes at least, and each big enough that every split gets an example of it."""
     counts = table["label"].value_counts()
     if len(counts) < 2:
@@ -157,7 +160,8 @@ def read_text_corpus(path: Path, encoding: str) -> str:
 
 
 def load_table(path: Path, cfg) -> tuple[pd.DataFrame, int]:
-    """Read and validate a user's table (``cfg``: CustomTableParams) -> (text/label/origin, dropped)."""
+    """Read and validate a user's table (``cfg``: CustomTableParams)
+    -> (text/label/origin, dropped)."""
     check_size(path, cfg.max_megabytes)
     frame = read_table(path, sep=cfg.sep, encoding=cfg.encoding, quoting=cfg.quoting)
     table, dropped = to_standard_table(frame, str(path), text_column=cfg.text_column,

@@ -18,7 +18,8 @@ def _figure():
 
 
 def length_distribution(frame: pd.DataFrame, out_dir: Path, bins: int = 40) -> None:
-    """lengths.csv (tokens per text, histogram) and length_distribution.png, one colour per origin."""
+    """lengths.csv (tokens per text, histogram) and length_distribution.png, one colour per
+    origin."""
     lengths = frame["text"].str.split().str.len()
     edges = np.unique(np.linspace(0, max(int(np.percentile(lengths, 99)), 1), bins + 1).round())
     counts, _ = np.histogram(lengths.clip(upper=edges[-1]), bins=edges)

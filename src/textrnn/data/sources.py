@@ -97,7 +97,8 @@ def _validate(source: Dataset, path: Path, *, origin: str) -> None:
 
 def fetch(name: str, out_dir: Path, *, timeout_s: float, retries: int,
           mirror: str | None = None) -> Path:
-    """Put dataset ``name``'s raw file into ``out_dir``, from ``mirror`` if it holds it, else upstream.
+    """Put dataset ``name``'s raw file into ``out_dir``, from ``mirror`` if it holds it, else
+    upstream.
 
     Returns the final path. Raises DataError with every place it looked when nothing worked.
     """

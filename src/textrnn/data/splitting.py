@@ -27,7 +27,8 @@ def _grouped_split(frame: pd.DataFrame, fraction: float, seed: int,
         )
     try:
         rest_keys, carved_keys = train_test_split(
-            first["_key"].to_numpy(), test_size=fraction, random_state=seed, stratify=strata.to_numpy()
+            first["_key"].to_numpy(), test_size=fraction, random_state=seed,
+            stratify=strata.to_numpy()
         )
     except ValueError as exc:
         raise DataError(f"cannot split: {exc}") from None

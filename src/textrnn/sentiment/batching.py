@@ -61,7 +61,8 @@ def bucketed_dataset(
     # every batch_size rows cuts exactly at the blocks' edges.
     draws = np.searchsorted(widths, np.sort(lengths)[::-1]).astype("int64")
     n_full = n // batch_size
-    blocks = tf.data.Dataset.from_tensor_slices(draws[:n_full * batch_size].reshape(n_full, batch_size))
+    blocks = tf.data.Dataset.from_tensor_slices(
+        draws[:n_full * batch_size].reshape(n_full, batch_size))
     if shuffle:
         blocks = blocks.shuffle(max(n_full, 1), seed=int(seeds[-1]), reshuffle_each_iteration=True)
     draws_ds = blocks.unbatch().concatenate(

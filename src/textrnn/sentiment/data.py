@@ -75,7 +75,8 @@ def read_uci(path: Path) -> pd.DataFrame:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{name}: not a readable zip archive (truncated or corrupted?): {exc}") from None
+        raise DataError(f"{name}: not a readable zip archive (truncated or corrupted?): "
+                        f"{exc}") from None
     frames = []
     with archive:
         members = {Path(m).name: m for m in archive.namelist() if not m.startswith("__MACOSX")}
@@ -108,7 +109,8 @@ def read_imdb(path: Path) -> pd.DataFrame:
                 text = _decode(handle.read(), f"{name}:{member.name}")
                 rows.append((text, LABEL_NAMES[polarity], split))
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{name}: not a readable tar.gz archive (truncated or corrupted?): {exc}") from None
+        raise DataError(f"{name}: not a readable tar.gz archive (truncated or corrupted?): "
+                        f"{exc}") from None
     # Upstream test first, so that deduplication keeps the test copy of a review that both hold.
     frame = pd.DataFrame(rows, columns=["text", "label", "origin"]).sort_values(
         "origin", kind="stable", ignore_index=True)
@@ -130,7 +132,8 @@ def normalise_for_dedup(text: str) -> str:
     return _SPACE.sub(" ", text).strip().casefold()
 
 
-def clean(frame: pd.DataFrame, *, strip_html: bool, drop_duplicates: bool) -> tuple[pd.DataFrame, int]:
+def clean(frame: pd.DataFrame, *, strip_html: bool,
+          drop_duplicates: bool) -> tuple[pd.DataFrame, int]:
     """Clean texts, drop empty ones, optionally drop repeated (text, label) rows.
 
     Returns the cleaned table and the number of duplicate rows dropped.

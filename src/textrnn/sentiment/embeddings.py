@@ -70,7 +70,8 @@ def learn(texts: Iterable[str], *, vocabulary: int, dim: int, window: int, smoot
             cols.append(right[both])
             weights.append(np.full(int(both.sum()), 1.0 / distance))
     n = len(words)
-    cooc = sparse.coo_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+    cooc = sparse.coo_matrix((np.concatenate(weights),
+                              (np.concatenate(rows), np.concatenate(cols))),
                              shape=(n, n)).tocsr()
     cooc = (cooc + cooc.T).tocoo()                       # symmetric window: (n, n)
     total = cooc.sum()
@@ -79,7 +80,8 @@ def learn(texts: Iterable[str], *, vocabulary: int, dim: int, window: int, smoot
     context_p /= context_p.sum()
     pmi = np.log(cooc.data / total / word_p[cooc.row] / context_p[cooc.col])
     positive = pmi > 0
-    ppmi = sparse.csr_matrix((pmi[positive], (cooc.row[positive], cooc.col[positive])), shape=(n, n))
+    ppmi = sparse.csr_matrix((pmi[positive], (cooc.row[positive], cooc.col[positive])),
+                             shape=(n, n))
     u, s, _ = randomized_svd(ppmi, dim, random_state=seed)
     vectors = u * np.sqrt(s)                             # (n, dim)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)

@@ -33,7 +33,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     elif binary:
         roc_auc = skm.roc_auc_score(y_true, proba[:, 1])
     else:
-        roc_auc = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)
+        roc_auc = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro",
+                                    labels=labels)
     return {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "precision": float(prf[0]),
@@ -115,12 +116,14 @@ def accuracy_by_group(y_true: np.ndarray, y_pred: np.ndarray,
 def training_diagnostics(history: Mapping[str, Sequence[float]],
                          monitor: str = "val_loss") -> dict[str, float]:
     """From a per-epoch history: epochs run, best epoch (1-based, by ``monitor``, lower is
-    better), train - val accuracy at the last epoch, times ``monitor`` rose, median seconds/epoch."""
+    better), train - val accuracy at the last epoch, times ``monitor`` rose, median
+    seconds/epoch."""
     values = list(history.get(monitor, []))
     if not values:
         return {}
-    rises = sum(1 for before, after in zip(values, values[1:]) if after > before)
-    gap = history["accuracy"][-1] - history["val_accuracy"][-1] if "val_accuracy" in history else float("nan")
+    rises = sum(1 for before, after in zip(values, values[1:], strict=False) if after > before)
+    gap = (history["accuracy"][-1] - history["val_accuracy"][-1] if "val_accuracy" in history
+           else float("nan"))
     return {
         "epochs": len(values),
         "best_epoch": int(np.argmin(values)) + 1,

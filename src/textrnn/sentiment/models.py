@@ -54,7 +54,8 @@ def encode_labels(labels: Sequence[str], classes: Sequence[str], split: str) -> 
     index = {name: i for i, name in enumerate(classes)}
     unknown = sorted(set(labels) - set(index))
     if unknown:
-        raise DataError(f"{split} labels {unknown} do not occur in train (classes: {list(classes)})")
+        raise DataError(f"{split} labels {unknown} do not occur in train "
+                        f"(classes: {list(classes)})")
     return np.array([index[label] for label in labels], dtype="int32")
 
 
@@ -166,7 +167,8 @@ def build_network(kind: Any, params: SentimentNeuralParams, *, vocab_size: int,
 
 def extra_words(params: SentimentNeuralParams, embeddings: Any) -> list[str]:
     """Words added to the train vocabulary: the pretrained vectors' words, when asked for."""
-    if embeddings is None or params.embedding_init != "pretrained" or not params.vocabulary_from_vectors:
+    if (embeddings is None or params.embedding_init != "pretrained"
+            or not params.vocabulary_from_vectors):
         return []
     return embeddings.words
 
@@ -237,7 +239,8 @@ class KerasSentiment:
             verbose=2) -> dict[str, list[float]]:
         p = self.params
         self.classes = _classes(train_labels)
-        vectorizer = make_vectorizer(list(train_texts), max_tokens=self.vectorizer_params.max_tokens,
+        vectorizer = make_vectorizer(list(train_texts),
+                                     max_tokens=self.vectorizer_params.max_tokens,
                                      max_length=self.vectorizer_params.max_length,
                                      extra_words=extra_words(p, self.embeddings))
         network = build_network(self.kind, p, vocab_size=vectorizer.vocabulary_size(),
@@ -320,5 +323,6 @@ def load_all(directories: Mapping[str, Path]) -> dict[str, LoadedSentiment]:
 
 def build_keras(kind: Any, params: SentimentNeuralParams, *, vectorizer: VectorizerParams,
                 embeddings: Any = None, key: str = "train.sentiment") -> KerasSentiment:
-    """The builder of every neural kind (catalog ``builder``): an unfitted :class:`KerasSentiment`."""
+    """The builder of every neural kind (catalog ``builder``): an unfitted
+    :class:`KerasSentiment`."""
     return KerasSentiment(kind, params, vectorizer, embeddings=embeddings, key=key)

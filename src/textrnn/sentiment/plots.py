@@ -60,7 +60,8 @@ def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], title
 def metric_bars(scores: Mapping[str, Mapping[str, float]],
                 intervals: Mapping[str, Mapping[str, tuple[float, float]]],
                 metric_names: Sequence[str], title: str, path: Path) -> None:
-    """Grouped bars: one group per metric, one bar per model, error bars where an interval exists."""
+    """Grouped bars: one group per metric, one bar per model, error bars where an interval
+    exists."""
     models = list(scores)
     fig, ax = _figure(max(6.0, 1.2 * len(metric_names)), 4.5)
     width = 0.8 / max(len(models), 1)
@@ -89,10 +90,10 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path
     for index, (name, history) in enumerate(histories.items()):
         color = f"C{index % 10}"
         epochs = np.arange(1, len(history["loss"]) + 1)
-        for ax, key in zip(axes, ("loss", "accuracy")):
+        for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
             ax.plot(epochs, history[key], color=color, linestyle="--")
             ax.plot(epochs, history[f"val_{key}"], color=color, label=name)
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.set_title(f"{key} (dashed: train, solid: validation)")

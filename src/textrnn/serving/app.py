@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -47,8 +47,9 @@ def create_app(settings: ServingSettings, *, sentiment: SentimentPredictor | Non
             app.state.batcher.close()
 
     app = FastAPI(title="textrnn", version=textrnn.__version__, lifespan=lifespan,
-                  description=f"Sentiment and text generation with the pipeline's champion models. "
-                  f"When the service has an API key, /v1/* needs it in the {API_KEY_HEADER} header.")
+                  description="Sentiment and text generation with the pipeline's champion "
+                  "models. When the service has an API key, /v1/* needs it in the "
+                  f"{API_KEY_HEADER} header.")
     app.state.settings = settings
     app.state.sentiment = sentiment
     app.state.generator = generator
@@ -77,6 +78,11 @@ def loaded_generator(request: Request) -> TextGenerator:
     if request.app.state.generator is None:
         raise ApiError(503, "model_not_loaded", "no charlm model is loaded: text generation is off")
     return request.app.state.generator
+
+
+# Route parameters that FastAPI fills from the dependencies above.
+LoadedSentiment = Annotated[SentimentPredictor, Depends(loaded_sentiment)]
+LoadedGenerator = Annotated[TextGenerator, Depends(loaded_generator)]
 
 
 # ----------------------------------------------------------------------------- routes
@@ -111,14 +117,14 @@ def _api(settings: ServingSettings) -> APIRouter:
     @router.post("/sentiment", response_model=schemas.SentimentResponse,
                  responses=_errors(400, 413, 415, 503))
     async def sentiment(body: SentimentRequest, request: Request,  # type: ignore[valid-type]
-                        predictor: SentimentPredictor = Depends(loaded_sentiment)) -> dict[str, Any]:
+                        predictor: LoadedSentiment) -> dict[str, Any]:
         probabilities = await request.app.state.batcher.submit(body.all_texts())
         return _sentiment_response(predictor, predictor.describe(probabilities))
 
     @router.post("/generate", response_model=schemas.GenerateResponse,
                  responses=_errors(400, 413, 415, 503))
     async def generate(body: GenerateRequest,  # type: ignore[valid-type]
-                       generator: TextGenerator = Depends(loaded_generator)) -> dict[str, Any]:
+                       generator: LoadedGenerator) -> dict[str, Any]:
         options = body.model_dump(exclude={"prompt"})
         text = await run_in_threadpool(generator.generate, body.prompt, **options)
         return {"model": generator.info.name, "prompt": body.prompt, "text": text, **options}

@@ -127,7 +127,8 @@ def keras_probabilities(path: Path) -> Probabilities:
 
 
 def skops_probabilities(path: Path, classes: Sequence[str]) -> Probabilities:
-    """``predict_proba`` of a scikit-learn pipeline, loaded trusting scikit-learn's own types only."""
+    """``predict_proba`` of a scikit-learn pipeline, loaded trusting scikit-learn's own types
+    only."""
     import skops.io as sio
 
     try:
@@ -143,7 +144,8 @@ def skops_probabilities(path: Path, classes: Sequence[str]) -> Probabilities:
     elif sorted(fitted) == sorted(classes):
         order = [fitted.index(c) for c in classes]   # columns reordered to meta.json's order
     else:
-        raise UserError(f"{path}: the model's classes {fitted} differ from meta.json's {list(classes)}")
+        raise UserError(f"{path}: the model's classes {fitted} differ from meta.json's "
+                        f"{list(classes)}")
 
     def probabilities(texts: list[str]) -> np.ndarray:
         return np.asarray(pipeline.predict_proba(texts), dtype=np.float64)[:, order]
@@ -235,7 +237,8 @@ class MicroBatcher:
             start += len(job.texts)
 
 
-def _resolve(job: _Job, result: np.ndarray | None = None, exception: Exception | None = None) -> None:
+def _resolve(job: _Job, result: np.ndarray | None = None,
+             exception: Exception | None = None) -> None:
     def settle() -> None:
         if job.future.done():        # the client went away and the request was cancelled
             return

@@ -33,7 +33,8 @@ def _utf8(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("text holds a lone surrogate (\\ud800-\\udfff): not valid Unicode") from None
+        raise ValueError("text holds a lone surrogate (\\ud800-\\udfff): "
+                         "not valid Unicode") from None
     return value
 
 
@@ -67,13 +68,15 @@ def request_models(limits: Limits) -> tuple[type[_Request], type[_Request]]:
         # Absent means None; an explicit null is a wrong type, as the schema (no null) says.
         text: Text = Field(None, description="one text to classify")  # type: ignore[assignment]
         texts: list[Text] = Field(  # type: ignore[assignment]
-            None, min_length=1, max_length=limits.max_texts, description="texts classified as one batch"
+            None, min_length=1, max_length=limits.max_texts,
+            description="texts classified as one batch"
         )
 
         @model_validator(mode="after")
         def _exactly_one(self) -> SentimentRequest:
             if (self.text is None) == (self.texts is None):
-                raise ValueError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
+                raise ValueError("give exactly one of 'text' (a string) or 'texts' "
+                                 "(a list of strings)")
             return self
 
         def all_texts(self) -> list[str]:

@@ -25,7 +25,8 @@ from textrnn.tuning.keras_pruning import TrialReporter
 from textrnn.tuning.space import validate_values
 
 
-def trial_params(base: Any, params: Mapping[str, Any], fixed: Mapping[str, Any], *, key: str) -> Any:
+def trial_params(base: Any, params: Mapping[str, Any], fixed: Mapping[str, Any], *,
+                 key: str) -> Any:
     """The model's params for one trial: params.yaml values, then ``fixed``, then the trial's."""
     return validate_values(base, {**fixed, **params}, where=key)
 
@@ -87,7 +88,8 @@ class SentimentObjective:
             vec = make_vectorizer(train_texts, max_tokens=self.vectorizer.max_tokens,
                                   max_length=self.vectorizer.max_length,  # train part only
                                   extra_words=extra_words(self.base, self.embeddings))
-            out.append((vectorize(vec, train_texts), encode_labels(train_labels, self.classes, "train"),
+            out.append((vectorize(vec, train_texts),
+                        encode_labels(train_labels, self.classes, "train"),
                         vectorize(vec, val_texts), encode_labels(val_labels, self.classes, "val"),
                         list(vec.get_vocabulary())))
         return out

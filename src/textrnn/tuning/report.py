@@ -119,7 +119,8 @@ def _plot(plots_dir: Path, trials: pd.DataFrame, steps: pd.DataFrame, weights: M
     fig, ax = plt.subplots(figsize=(6, 4))
     done = trials[trials["state"] == "complete"]
     ax.scatter(done["number"], done["value"], s=18, label=f"{metric} (complete trial)")
-    ax.step(trials["number"], trials["best_value"], where="post", color="tab:green", label="best so far")
+    ax.step(trials["number"], trials["best_value"], where="post", color="tab:green",
+            label="best so far")
     ax.set(xlabel="trial", ylabel=metric, title=f"{title}: optimisation history")
     figures["optimization_history.png"] = fig
 
@@ -131,7 +132,7 @@ def _plot(plots_dir: Path, trials: pd.DataFrame, steps: pd.DataFrame, weights: M
     figures["param_importances.png"] = fig
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for (number, state), rows in steps.groupby(["trial", "state"], sort=True):
+    for (_, state), rows in steps.groupby(["trial", "state"], sort=True):
         ax.plot(rows["epoch"], rows["value"], marker=".", color=colors.get(state, "gray"),
                 alpha=0.8, label=state)
     handles = {h.get_label(): h for h in ax.get_lines()}

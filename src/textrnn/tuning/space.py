@@ -131,7 +131,8 @@ def check_space(
         current = getattr(base, name)
         if isinstance(dim, Range):
             if isinstance(current, bool) or not _is_number(current):
-                raise ValueError(f"{where}: {name} takes {type(current).__name__} values, not a range")
+                raise ValueError(f"{where}: {name} takes {type(current).__name__} values, "
+                                 "not a range")
             if _is_int(current) and not dim.integer:
                 raise ValueError(f"{where}: {name} is an integer; give integer low, high and step")
             if isinstance(current, float):

@@ -32,9 +32,11 @@ def engine_url(url: str) -> str:
     return url
 
 
-def open_storage(url: str, *, heartbeat_s: int, on_stale: Callable[[optuna.Study, FrozenTrial], None]
+def open_storage(url: str, *, heartbeat_s: int,
+                 on_stale: Callable[[optuna.Study, FrozenTrial], None]
                  ) -> optuna.storages.RDBStorage:
-    """The study store at ``url``; a SQLite folder gets a .gitignore; ``on_stale`` gets dead trials."""
+    """The study store at ``url``; a SQLite folder gets a .gitignore; ``on_stale`` gets dead
+    trials."""
     path = sqlite_path(url)
     engine_kwargs: dict[str, Any] = {}
     if path is not None:
@@ -66,7 +68,8 @@ def open_storage(url: str, *, heartbeat_s: int, on_stale: Callable[[optuna.Study
 
 
 @contextlib.contextmanager
-def claim_lock(url: str, study_name: str) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
+def claim_lock(url: str,
+               study_name: str) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
     """Yield a factory of a lock that serialises trial claims of one study across processes."""
     path = sqlite_path(url)
     if path is not None:
@@ -88,7 +91,8 @@ def claim_lock(url: str, study_name: str) -> Iterator[Callable[[], contextlib.Ab
 
 
 @contextlib.contextmanager
-def _advisory_locks(url: str, name: str) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
+def _advisory_locks(url: str,
+                    name: str) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
     """A PostgreSQL session advisory lock keyed by ``name``, on one connection held open."""
     import sqlalchemy
 
