@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_PORT ?= 5000
 
-.PHONY: setup repro test test-fast lint serve ui report bench clean
+.PHONY: setup repro test test-fast lint docs docs-serve serve ui report bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -26,6 +26,12 @@ test-fast: $(STAMP)  ## skip the slow tests
 
 lint: $(STAMP)  ## ruff: lint and import order (pyproject.toml [tool.ruff]); CI runs it first
 	$(BIN)/ruff check .
+
+docs: $(STAMP)  ## the documentation site into site/ (mkdocs.yml), built --strict as CI builds it
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)  ## the documentation site on http://127.0.0.1:8001, rebuilt on every edit
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 serve: $(STAMP)  ## HTTP API + web page on http://127.0.0.1:8000 with the champion models
 	$(BIN)/textrnn serve

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 PLOTS_DIR = Path("plots/sentiment/evaluate")
 PREDICTIONS_DIR = Path("plots/sentiment/predictions")
 REPORT = Path("reports/sentiment.md")
-BAR_METRICS = ("accuracy", "precision", "recall", "f1", "kappa", "roc_auc")
+INTERVAL_METRICS = ("accuracy", "f1", "kappa")    # the metrics evaluate gives intervals for
 
 
 def main() -> None:
@@ -79,7 +79,8 @@ def main() -> None:
     histories = {name: h for name, h in all_histories.items() if h}
     diagnostics = {name: evaluation.training_diagnostics(h) for name, h in histories.items()}
 
-    images = _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories)
+    images = _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories,
+                          champion=champion, confidence=settings.confidence)
     _write_predictions(pred, y_test, classes)
     # Each row of `dvc metrics show` leads to its MLflow run.
     write_json("metrics/sentiment.json", {
@@ -104,7 +105,8 @@ def main() -> None:
           + ", ".join(f"{n} {r['accuracy']:.4f}" for n, r in results.items()))
 
 
-def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories):
+def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories, *,
+                 champion, confidence):
     """PNG files into plots/sentiment/evaluate/; returns {caption: path}."""
     from sklearn.metrics import roc_curve
 
@@ -121,9 +123,10 @@ def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histo
             curves[name] = (fpr, tpr, results[name]["roc_auc"])
         plots.roc_curves(curves, "ROC curves (test)", tmp / "roc.png")
         images["ROC curves (test)"] = f"{PLOTS_DIR}/roc.png"
-        plots.metric_bars({n: r for n, r in results.items()},
-                          {n: r["ci"] for n, r in results.items()}, BAR_METRICS,
-                          "Test metrics (bars: bootstrap intervals)", tmp / "metrics.png")
+        plots.metric_intervals({n: r for n, r in results.items()},
+                               {n: r["ci"] for n, r in results.items()}, INTERVAL_METRICS,
+                               f"Test metrics, {confidence:.0%} bootstrap intervals",
+                               tmp / "metrics.png", champion=champion)
         images["Test metrics with intervals"] = f"{PLOTS_DIR}/metrics.png"
         if histories:
             plots.training_curves(histories, tmp / "training_curves.png")

@@ -107,3 +107,19 @@ def test_champion_is_best_on_validation_with_ties_to_lower_log_loss():
     assert evaluation.choose_champion(scores, "accuracy") == "c"
     assert evaluation.choose_champion(scores, "log_loss") == "c"
     assert evaluation.choose_champion({"a": scores["a"], "b": scores["b"]}, "log_loss") == "a"
+
+
+def test_the_comparison_plot_fits_its_axis_to_the_models_not_to_zero(tmp_path):
+    """0.81 and 0.86 must look apart: the axis spans the real models and their intervals; a
+    dummy at 0.5 is left off the axis (written at its edge) instead of squashing the others."""
+    from textrnn.sentiment import plots
+
+    values = np.array([0.5, 0.81, 0.826, 0.84, 0.852, 0.86])
+    bounds = np.column_stack([values - 0.02, values + 0.02])
+    left, right = plots.fitted_axis(values, bounds)
+    assert 0.75 < left < 0.79 and 0.88 <= right < 0.9
+    scores = {f"m{i}": {"accuracy": v, "f1": v} for i, v in enumerate(values)}
+    intervals = {f"m{i}": {"accuracy": tuple(b), "f1": tuple(b)} for i, b in enumerate(bounds)}
+    plots.metric_intervals(scores, intervals, ["accuracy", "f1"], "test", tmp_path / "m.png",
+                           champion="m5")
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"

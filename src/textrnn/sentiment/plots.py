@@ -57,28 +57,58 @@ def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], title
     _save(fig, path)
 
 
-def metric_bars(scores: Mapping[str, Mapping[str, float]],
-                intervals: Mapping[str, Mapping[str, tuple[float, float]]],
-                metric_names: Sequence[str], title: str, path: Path) -> None:
-    """Grouped bars: one group per metric, one bar per model, error bars where an interval
-    exists."""
-    models = list(scores)
-    fig, ax = _figure(max(6.0, 1.2 * len(metric_names)), 4.5)
-    width = 0.8 / max(len(models), 1)
-    x = np.arange(len(metric_names))
-    for index, model in enumerate(models):
-        values = np.array([scores[model][m] for m in metric_names])
-        errors = np.array([
-            [values[i] - intervals[model][m][0], intervals[model][m][1] - values[i]]
-            if m in intervals.get(model, {}) else [0.0, 0.0]
-            for i, m in enumerate(metric_names)
-        ]).T                                                       # (2, metrics)
-        ax.bar(x + index * width, values, width, yerr=np.clip(errors, 0, None), capsize=2,
-               label=model)
-    ax.set_xticks(x + width * (len(models) - 1) / 2, metric_names)
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.legend(fontsize="small", ncol=2)
+def fitted_axis(values: np.ndarray, bounds: np.ndarray) -> tuple[float, float]:
+    """(left, right) of an axis that holds every value and interval but far-off ones: values
+    more than 3 interquartile ranges below the lower quartile (a dummy baseline) are left out."""
+    q1, q3 = np.percentile(values, [25, 75])
+    near = values >= q1 - 3 * max(q3 - q1, 0.01)
+    low = min(bounds[near, 0].min(), values[near].min())
+    high = max(bounds[near, 1].max(), values[near].max())
+    pad = 0.08 * max(high - low, 0.01)
+    return float(low - pad), float(high + pad)
+
+
+def metric_intervals(scores: Mapping[str, Mapping[str, float]],
+                     intervals: Mapping[str, Mapping[str, tuple[float, float]]],
+                     metric_names: Sequence[str], title: str, path: Path, *,
+                     champion: str | None = None) -> None:
+    """One panel per metric: a dot per model with its interval as a line, models sorted by the
+    metric (best on top), each axis fitted to its values, so that 0.81 and 0.86 look apart.
+
+    The names sit on the y axis (no legend to hide a dot); the champion is drawn in another colour.
+    A model far below the others (the dummy baseline) is written at the axis' left edge with its
+    value instead of stretching the axis to it.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = len(scores)
+    fig, axes = plt.subplots(1, len(metric_names), figsize=(3.2 * len(metric_names),
+                                                          0.9 + 0.42 * rows),
+                             dpi=100, squeeze=False)
+    for ax, metric in zip(axes[0], metric_names, strict=True):
+        order = sorted(scores, key=lambda name: scores[name][metric])       # best on top
+        values = np.array([scores[name][metric] for name in order])
+        bounds = np.array([intervals.get(name, {}).get(metric, (value, value))
+                           for name, value in zip(order, values, strict=True)])   # (models, 2)
+        left, right = fitted_axis(values, bounds)
+        for row, (name, value, (lo, hi)) in enumerate(zip(order, values, bounds, strict=True)):
+            color = "C3" if name == champion else "C0"
+            if value < left:                                    # off the fitted axis
+                ax.annotate(f"{value:.3f} \u2190", (left, row), xytext=(2, 0),
+                            textcoords="offset points", va="center", fontsize="small",
+                            color="grey")
+                continue
+            ax.plot([max(lo, left), min(hi, right)], [row, row], color=color, linewidth=2)
+            ax.plot(value, row, "o", color=color)
+            ax.annotate(f"{value:.3f}", (value, row), xytext=(0, 5), textcoords="offset points",
+                        ha="center", fontsize="x-small")
+        ax.set_xlim(left, right)
+        ax.set_ylim(-0.7, rows - 0.3)
+        ax.set_yticks(range(rows), order)
+        ax.set_title(metric)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title + (f" (champion, chosen on validation: {champion})" if champion else ""),
+                 fontsize="medium")
     _save(fig, path)
 
 
