@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_PORT ?= 5000
 
-.PHONY: setup repro test test-fast lint docs docs-serve serve ui report bench clean
+.PHONY: setup repro test test-fast lint docs docs-serve serve ui report bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -32,6 +32,14 @@ docs: $(STAMP)  ## the documentation site into site/ (mkdocs.yml), built --stric
 
 docs-serve: $(STAMP)  ## the documentation site on http://127.0.0.1:8001, rebuilt on every edit
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
+# docs/screenshots.py copies two of test-artifacts/*.png into docs/images/ and fails if one is
+# missing or older than this run (a skipped test). The MLflow test needs TEXTRNN_DATA_MIRROR.
+screenshots: $(STAMP)  ## docs/images/*.png from the browser tests (web page, MLflow compare view)
+	@mkdir -p test-artifacts && touch test-artifacts/.screenshots-started
+	TEXTRNN_DATA_MIRROR="$(TEXTRNN_DATA_MIRROR)" $(BIN)/python -m pytest -q \
+		tests/service/test_browser_serving.py tests/team/test_browser_mlflow.py
+	$(BIN)/python docs/screenshots.py --since test-artifacts/.screenshots-started
 
 serve: $(STAMP)  ## HTTP API + web page on http://127.0.0.1:8000 with the champion models
 	$(BIN)/textrnn serve

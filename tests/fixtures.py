@@ -71,8 +71,24 @@ def gutenberg_text(book: str = BOOK) -> str:
 
 # ----------------------------------------------------------------------------- model kinds
 
-# The default models whose name is not their kind (params.yaml's variants)
-DEFAULT_VARIANTS = {"bilstm": ("lstm", {"bidirectional": True})}
+def default_models(task: str = "sentiment") -> dict[str, tuple[str, dict]]:
+    """params.yaml's models of ``task``: name -> (kind, what its entry changes), in list order.
+
+    The tests take their lists of models from here and their kinds from the catalog, so a model
+    or kind added to params.yaml or textrnn/catalog.py is tested without editing a test."""
+    from textrnn.catalog import entry_kind
+    from textrnn.config import read_yaml
+
+    train = read_yaml(Path(__file__).resolve().parents[1] / "params.yaml")["train"][task]
+    models = {}
+    for name in train["models"]:
+        entry = dict((train.get("variants") or {}).get(name) or {})
+        models[name] = (entry_kind(task, name, entry),
+                        {k: v for k, v in entry.items() if k != "kind"})
+    return models
+
+
+DEFAULT_VARIANTS = default_models("sentiment")
 
 
 def kind_of(task: str, name: str):

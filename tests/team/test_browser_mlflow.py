@@ -60,8 +60,8 @@ def two_runs(tmp_path_factory, mirror):
     env = {"TEXTRNN_DATA_MIRROR": str(mirror)}
     repro(repo, env)
     commit(repo, "first run: tfidf_logreg C=10")
-    run_cmd(["dvc", "exp", "run", "-S", "train.sentiment.tfidf_logreg.C=0.5", TARGET], repo,
-            env=env, timeout=900)
+    run_cmd(["dvc", "exp", "run", "-S", "train.sentiment.defaults.tfidf_logreg.C=0.5", TARGET],
+            repo, env=env, timeout=900)
     return repo
 
 
@@ -133,7 +133,7 @@ def test_report_plots_render_as_charts_offline(two_runs, browser):
     html = page.read_text()
     assert "cdn.jsdelivr.net" not in html, "vega JS was not inlined (is npm installed?)"
     report = (two_runs / "reports/compare.md").read_text()
-    assert "| `train.sentiment.tfidf_logreg.C` | 10 | 0.5 |" in report
+    assert "| `train.sentiment.defaults.tfidf_logreg.C` | 10 | 0.5 |" in report
     assert "| tfidf_logreg |" in report and "| dummy |" in report
 
     browser.get_log("browser")                           # drop what earlier pages logged

@@ -7,7 +7,15 @@ import json
 import keras
 import numpy as np
 import pytest
-from fixtures import VECTORIZER, builder, kind_of, neural_params, toy_corpus, variant_changes
+from fixtures import (
+    VECTORIZER,
+    builder,
+    default_models,
+    kind_of,
+    neural_params,
+    toy_corpus,
+    variant_changes,
+)
 
 from textrnn import training
 from textrnn.catalog import get_kind
@@ -19,8 +27,9 @@ from textrnn.sentiment import models as sentiment_models
 from textrnn.sentiment.batching import bucketed_dataset, real_token_share
 from textrnn.sentiment.text import make_vectorizer, sequence_lengths, vectorize
 
-NEURAL = ("dnn", "simple_rnn", "lstm", "gru", "bilstm")
-ALL = ("dummy", "tfidf_logreg", *NEURAL)
+# params.yaml's default models (a kind each, from the catalog): what these tests build
+ALL = tuple(default_models("sentiment"))
+NEURAL = tuple(name for name in ALL if kind_of("sentiment", name).neural)
 PARAMS = {
     "dummy": DummyParams(strategy="prior"),
     "tfidf_logreg": TfidfLogregParams(ngram_max=2, min_df=1, C=1.0, sublinear_tf=True),

@@ -5,7 +5,7 @@
   epoch whose weights are kept (lowest val_loss, as the train stage keeps). Vectorizing is done
   once per study (once per fold), not once per trial. ``cv_folds >= 2`` scores the mean over k
   stratified folds of the training split instead.
-- sentiment (scikit-learn): the registry's pipeline fitted on train, accuracy on val.
+- sentiment (scikit-learn): the kind's pipeline fitted on train, accuracy on val.
 - charlm: validation perplexity, exp(mean cross-entropy per character), reported every epoch.
 """
 
