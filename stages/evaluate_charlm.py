@@ -38,7 +38,7 @@ def write_samples(generator: Any, settings: CharlmEvaluateParams, seed: int) -> 
             text = generator.generate(prompt, length=settings.sample_length, strategy=strategy,
                                       temperature=temperature or 1.0,
                                       beam_width=settings.beam_width, seed=seed,
-                                      top_k=settings.top_k)
+                                      top_k=settings.top_k, top_p=settings.top_p)
             samples.append({"prompt": prompt, "strategy": strategy,
                             "temperature": temperature, "text": text})
     return samples
@@ -58,6 +58,8 @@ def samples_markdown(name: str, metrics: dict[str, Any], samples: list[dict], *,
             how += f", temperature {sample['temperature']:g}"
         if sample["strategy"] == "sample" and settings.top_k:
             how += f", top-{settings.top_k}"
+        if sample["strategy"] == "sample" and settings.top_p != 1:
+            how += f", top-p {settings.top_p:g}"
         # four backticks: the generated text cannot close the fence by accident
         lines += [f"**{how}**, prompt `{sample['prompt']}`:", "", "````text",
                   sample["prompt"] + sample["text"], "````", ""]
@@ -119,11 +121,13 @@ def main() -> None:
     sections = {name: samples_markdown(name, results[name], samples[name], settings=settings,
                                        champion=name == champion)
                 for name in names}
+    nucleus = (f"`sample` keeps the nucleus of probability {settings.top_p:g} (top-p). "
+               if settings.top_p != 1 else "")
     intro = (f"Written by `evaluate_charlm`: {settings.sample_length} characters after each "
              f"prompt (shown first), seed {params.seed}. Greedy and beam search are deterministic; "
              "`sample` draws each character from softmax(logits / temperature); `stochastic_beam` "
              "keeps beams drawn without replacement (Gumbel-top-k) and shows the most likely one. "
-             f"Champion (lowest validation perplexity): **{champion}**.")
+             f"{nucleus}Champion (lowest validation perplexity): **{champion}**.")
     report = "\n".join(["# Character-level language model: samples", "", intro, "",
                         *sections.values()])
 

@@ -205,11 +205,11 @@ class EchoGenerator:
         self.calls: list[dict] = []
 
     def generate(self, prompt: str, *, length: int, strategy: str, temperature: float,
-                 beam_width: int, seed: int | None, top_k: int) -> str:
+                 beam_width: int, seed: int | None, top_k: int, top_p: float = 1.0) -> str:
         import random
 
         self.calls.append({"prompt": prompt, "length": length, "strategy": strategy,
                            "temperature": temperature, "beam_width": beam_width, "seed": seed,
-                           "top_k": top_k})
+                           "top_k": top_k, "top_p": top_p})
         rng = random.Random(f"{prompt}|{strategy}|{seed}")
         return "".join(rng.choice("abc de") for _ in range(length))

@@ -30,10 +30,11 @@ from textrnn.config import (
 )
 from textrnn.datasets import load_attribute
 from textrnn.errors import ParamsError
+from textrnn.paths import ENSEMBLE
 
 TASKS = ("sentiment", "charlm")
-# model names that are not models: the ensemble stage's model, and the champion pointer
-RESERVED_NAMES = ("ensemble", "champion", "specs")
+# the ensemble stage saves its model as models/sentiment/ensemble: no model may take the name
+RESERVED_NAMES = (ENSEMBLE,)
 
 
 @dataclass(frozen=True)

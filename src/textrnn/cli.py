@@ -129,6 +129,10 @@ def add_generate_command(commands: argparse._SubParsersAction) -> None:
                           help="of sample and stochastic_beam (default: %(default)s)")
     generate.add_argument("--top-k", type=int, default=0,
                           help="sample among the k most likely characters; 0 = all (default: 0)")
+    generate.add_argument("--top-p", type=float, default=1.0,
+                          help="nucleus sampling: sample among the smallest set of most likely "
+                               "characters whose probability reaches P, after --top-k; "
+                               "0 < P <= 1, 1 = off (default: 1.0)")
     generate.add_argument("--beam-width", type=int, default=5,
                           help="beams of beam and stochastic_beam (default: %(default)s)")
     generate.add_argument("--seed", type=int, default=None,

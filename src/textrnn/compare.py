@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from textrnn import model_files
 from textrnn.errors import UserError
 from textrnn.io import write_text
 
@@ -166,21 +167,25 @@ def run_ids(root: Path, task: str, models: Sequence[str]) -> dict[str, str]:
     """{model: MLflow run id} from models/<task>/<model>/model/meta.json of the workspace."""
     found = {}
     for model in models:
-        try:
-            meta = json.loads((root / "models" / task / model / "model" / "meta.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if meta.get("mlflow_run_id"):
+        try:   # only the run id is wanted: the rest of meta.json is not checked here
+            meta = model_files.read_json(root / "models" / task / model / "model" / "meta.json")
+        except UserError:
+            continue   # a model without a readable meta.json: its row shows no run
+        if isinstance(meta, dict) and meta.get("mlflow_run_id"):
             found[model] = str(meta["mlflow_run_id"])
     return found
 
 
 def champion(root: Path, task: str, rev: str | None) -> str | None:
+    """The champion's name in models/<task>/champion.json (of ``rev``, or of the workspace);
+    None when the file is missing or not a valid champion.json."""
     path = f"models/{task}/champion.json"
     text = git(root, "show", f"{rev}:{path}") if rev else _read(root / path)
+    if not text:
+        return None
     try:
-        return json.loads(text)["model"] if text else None
-    except (ValueError, KeyError, TypeError):
+        return model_files.champion_from(json.loads(text), f"{rev}:{path}" if rev else path).model
+    except (ValueError, UserError):
         return None
 
 

@@ -308,6 +308,8 @@ class CharlmEvaluateParams(Section):
     temperatures: list[Annotated[float, Field(gt=0, le=10)]] = Field(min_length=1)
     beam_width: int = Field(ge=1, le=64)                # beam and stochastic_beam
     top_k: int = Field(ge=0)                            # sample among the k most likely; 0 = all
+    # sample: nucleus of this probability mass, after top_k; 0 < top_p <= 1, 1 = off
+    top_p: float = Field(gt=0, le=1, allow_inf_nan=False)
 
 
 class EvaluateParams(Section):

@@ -25,7 +25,9 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from textrnn import model_files
 from textrnn.errors import UserError
+from textrnn.model_files import ModelMeta
 
 log = logging.getLogger(__name__)
 
@@ -87,22 +89,16 @@ class TextrnnModel(mlflow.pyfunc.PythonModel):
                                       for prompt in _texts(model_input, "prompt")]})
 
 
-def read_meta(model_dir: Path) -> dict[str, Any]:
-    path = Path(model_dir) / "meta.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable ({exc})") from None
-    if not (isinstance(meta, dict) and meta.get("task") in REGISTERED_NAMES and meta.get("model")):
-        raise UserError(f"{path}: expected a JSON object with 'task' and 'model' "
-                        "(docs/CONTRACTS.md)")
-    return meta
+def read_meta(model_dir: Path) -> ModelMeta:
+    """meta.json of a saved model folder, through the shared loader
+    (:func:`textrnn.model_files.read_meta`); the registry needs its ``task`` and ``model``."""
+    return model_files.read_meta(model_dir, required=("task", "model"))
 
 
-def signature(meta: dict[str, Any]) -> ModelSignature:
-    if meta["task"] == "sentiment":
+def signature(meta: ModelMeta) -> ModelSignature:
+    if meta.task == "sentiment":
         return ModelSignature(inputs=Schema([ColSpec("string", "text")]),
-                              outputs=Schema([ColSpec("double", c) for c in meta["classes"]]))
+                              outputs=Schema([ColSpec("double", c) for c in meta.classes or ()]))
     return ModelSignature(
         inputs=Schema([ColSpec("string", "prompt")]),
         outputs=Schema([ColSpec("string", "text")]),
@@ -124,7 +120,7 @@ def log_model(model_dir: str | Path, *, register: bool = True) -> Any:
     """
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
-    task, name = meta["task"], meta["model"]
+    task, name = meta.task, meta.model
     if mlflow.active_run() is None:
         raise UserError("registry.log_model needs an active MLflow run (tracking.start_run)")
     column, example = (("text", SENTIMENT_EXAMPLE) if task == "sentiment"
@@ -140,8 +136,8 @@ def log_model(model_dir: str | Path, *, register: bool = True) -> Any:
         return info
     version = _version_of(registered_name(task), info)
     client = mlflow.MlflowClient()
-    for key, value in {"task": task, "model": name, "dataset": meta.get("dataset"),
-                       "git_commit": meta.get("git_commit")}.items():
+    for key, value in {"task": task, "model": name, "dataset": meta.dataset,
+                       "git_commit": meta.git_commit}.items():
         if value is not None:
             client.set_model_version_tag(version.name, version.version, key, str(value))
     log.info("registered %s version %s (%s)", version.name, version.version, name)

@@ -155,3 +155,62 @@ def test_fetch_stage_with_a_bad_custom_file_writes_nothing(tmp_path):
     assert proc.stderr.strip() == ("error: reviews.tsv: every row has the label 'good'; a "
                                    "classifier needs at least two classes")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "reviews.tsv"]
+
+
+SUBTITLES = ("\ufeff1\r\n"
+             "00:00:01,000 --> 00:00:02,500\r\n"
+             "<i>En un lugar de la Mancha,</i>\r\n"
+             "de cuyo nombre no quiero acordarme.\r\n"
+             "\r\n"
+             "2\r\n"
+             "00:00:03.000 --> 00:00:05.250 X1:10 X2:20\r\n"
+             "{\\an8}—¿Quién <b>va</b> allá?\r\n"
+             "<font color=\"#ffff00\">—Sancho.</font>")          # no final blank line
+
+
+def text_params(**changes) -> CustomTextParams:
+    return CustomTextParams(**{"path": "", "encoding": "utf-8", "max_megabytes": 1, **changes})
+
+
+def test_subtitle_file_gives_its_dialogue_only(tmp_path):
+    path = tmp_path / "quijote.srt"
+    path.write_bytes(SUBTITLES.encode("utf-8"))
+    assert custom.load_text(path, text_params()) == (
+        "En un lugar de la Mancha,\nde cuyo nombre no quiero acordarme.\n"
+        "—¿Quién va allá?\n—Sancho.\n")
+
+
+def test_folder_mixing_text_and_subtitle_files(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Primero.\n", encoding="utf-8")
+    (folder / "b.srt").write_bytes(SUBTITLES.encode("utf-8"))
+    (folder / "c.TXT").write_text("Último.", encoding="utf-8")
+    assert custom.load_text(folder, text_params()) == (
+        "Primero.\n\nEn un lugar de la Mancha,\nde cuyo nombre no quiero acordarme.\n"
+        "—¿Quién va allá?\n—Sancho.\n\nÚltimo.\n")
+
+
+def test_subtitle_file_without_a_cue_is_refused(tmp_path):
+    path = tmp_path / "broken.srt"
+    path.write_text("1\n00:00:01 - 00:00:02\nHola.\n\nplain text, no timing\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        custom.load_text(path, text_params())
+    assert str(error.value) == (f"{path}: no subtitle cue found (expected 'N', "
+                                "'hh:mm:ss,mmm --> hh:mm:ss,mmm', text lines)")
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Primero.\n", encoding="utf-8")
+    (folder / "z.srt").write_bytes(path.read_bytes())
+    with pytest.raises(DataError, match=r"z.srt: no subtitle cue found"):
+        custom.load_text(folder, text_params())
+
+
+def test_subtitle_file_gets_the_encoding_and_size_checks_of_text_files(tmp_path):
+    path = tmp_path / "latin.srt"
+    path.write_bytes("1\n00:00:01,000 --> 00:00:02,000\nCafé.\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.srt: not valid utf-8 at line 3 \(byte 35\)"):
+        custom.load_text(path, text_params())
+    assert custom.load_text(path, text_params(encoding="latin-1")) == "Café.\n"
+    with pytest.raises(DataError, match=r"latin.srt: 0 MB is over the memory budget of 1e-05 MB"):
+        custom.load_text(path, text_params(max_megabytes=0.00001))

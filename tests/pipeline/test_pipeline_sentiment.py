@@ -194,7 +194,7 @@ def test_models_are_added_and_dropped_with_dvc_exp_run_alone(repo):
     edit of dvc.yaml or params.yaml by hand (last in this module: it changes the workspace)."""
     dest, env = repo
     names = ["tfidf_logreg", "lstm", "lstm_16", "bigru"]
-    run_cmd(["dvc", "exp", "run",
+    run_cmd(["dvc", "exp", "run", "evaluate_sentiment",
              "-S", f"train.sentiment.models=[{','.join(names)}]",
              "-S", "+train.sentiment.variants.lstm_16={kind: lstm, units: 16}",
              "-S", "+train.sentiment.variants.bigru={kind: gru, bidirectional: true}",

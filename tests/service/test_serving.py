@@ -133,15 +133,17 @@ def test_generate_passes_every_option(predictor):
     generator = EchoGenerator()
     with make_client(predictor, generator) as client:
         request = {"prompt": "En un lugar", "length": 12, "strategy": "beam", "temperature": 0.7,
-                   "beam_width": 3, "seed": 7, "top_k": 4}
+                   "beam_width": 3, "seed": 7, "top_k": 4, "top_p": 0.9}
         body = client.post("/v1/generate", json=request).json()
         again = client.post("/v1/generate", json=request).json()
         default = client.post("/v1/generate", json={"prompt": "hola"}).json()
     assert len(body["text"]) == 12 and body["text"] == again["text"]
     assert body["model"] == "echo" and body["prompt"] == "En un lugar"
     assert generator.calls[0] == request
-    assert {k: default[k] for k in ("strategy", "length", "beam_width", "seed", "top_k")} == {
-        "strategy": "sample", "length": 200, "beam_width": 5, "seed": None, "top_k": 0}
+    assert {k: default[k] for k in ("strategy", "length", "beam_width", "seed", "top_k",
+                                    "top_p")} == {
+        "strategy": "sample", "length": 200, "beam_width": 5, "seed": None, "top_k": 0,
+        "top_p": 1.0}
 
 
 # ----------------------------------------------------------------------------- error contract
@@ -188,6 +190,8 @@ def test_json_with_charset_is_json(client):
     ("/v1/generate", '{"prompt": "a", "length": 0}', "out_of_range"),
     ("/v1/generate", '{"prompt": "a", "length": 1001}', "out_of_range"),
     ("/v1/generate", '{"prompt": "a", "top_k": -1}', "out_of_range"),
+    ("/v1/generate", '{"prompt": "a", "top_p": 0}', "out_of_range"),
+    ("/v1/generate", '{"prompt": "a", "top_p": 1.5}', "out_of_range"),
 ])
 def test_400_bad_requests(client, path, body, code):
     response = client.post(path, content=body.encode(),

@@ -84,3 +84,27 @@ def test_unreadable_charlm_model_is_a_start_up_error(models_dir, tmp_path):
     (broken / "charlm/gru/model/model.keras").write_bytes(b"garbage")
     with pytest.raises(UserError, match=r"charlm/gru/model.*cannot load the charlm model"):
         load_models(broken)
+
+
+def test_top_p_narrows_sampling_and_one_is_off(client):
+    greedy = generate(client, strategy="greedy", length=30)["text"]
+    body = generate(client, strategy="sample", length=30, seed=5, top_p=1e-6)
+    assert body["top_p"] == 1e-6 and body["text"] == greedy          # a tiny nucleus: greedy
+    plain = generate(client, strategy="sample", length=30, seed=5, temperature=1.5)
+    assert plain["top_p"] == 1.0                                      # the default: off
+    assert generate(client, strategy="sample", length=30, seed=5, temperature=1.5,
+                    top_p=1)["text"] == plain["text"]
+    nucleus = generate(client, strategy="sample", length=30, seed=5, temperature=1.5, top_k=5,
+                       top_p=0.9)
+    assert len(nucleus["text"]) == 30 and nucleus["top_k"] == 5
+
+
+@pytest.mark.parametrize("top_p", [0, 1.5, -0.5, "0.9", None])
+def test_top_p_outside_zero_to_one_is_400(client, top_p):
+    response = client.post("/v1/generate", json={"prompt": "En", "strategy": "sample",
+                                                 "top_p": top_p})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == ("out_of_range" if isinstance(top_p, int | float) else
+                             "invalid_request")
+    assert "top_p" in error["message"]

@@ -63,6 +63,8 @@ CASES = [
      "evaluate.sentiment.confidence = 2 is invalid: Input should be less than 1"),
     ("evaluate_charlm", [], "evaluate.charlm.beam_width", 0,
      "evaluate.charlm.beam_width = 0 is invalid: Input should be greater than or equal to 1"),
+    ("evaluate_charlm", [], "evaluate.charlm.top_p", 1.5,
+     "evaluate.charlm.top_p = 1.5 is invalid: Input should be less than or equal to 1"),
 ]
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import keras
 import numpy as np
 import pytest
+import yaml
+from conftest import ROOT
 
 from textrnn.catalog import get_kind
 from textrnn.charlm import train as charlm_train
-from textrnn.charlm.decoding import Generator
+from textrnn.charlm.decoding import Generator, nucleus
 from textrnn.cli import main as textrnn_main
-from textrnn.config import CharlmNeuralParams
+from textrnn.config import CharlmEvaluateParams, CharlmNeuralParams
 from textrnn.errors import UserError
 
 VOCAB = charlm_train.build_vocab("abcdefghij klmnopqrstuvwxyz.,")
@@ -143,3 +146,119 @@ def test_generate_command_continues_the_prompt_with_the_champion(tmp_path, capsy
         textrnn_main(["generate", "€€", "--models-dir", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "no character of the prompt" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- nucleus (top-p)
+
+
+def test_top_p_of_one_samples_exactly_as_top_k_only(generator):
+    for top_k in (0, 5):
+        plain = generator.sample(PROMPT, 80, temperature=1.0, top_k=top_k, seed=7)
+        assert generator.sample(PROMPT, 80, temperature=1.0, top_k=top_k, top_p=1.0,
+                                seed=7) == plain
+        assert generator.generate(PROMPT, length=80, strategy="sample", top_k=top_k, top_p=1,
+                                  seed=7) == plain
+
+
+def test_a_tiny_top_p_is_greedy_search(generator):
+    greedy = generator.greedy(PROMPT, 60)
+    for seed in (1, 2):
+        assert generator.sample(PROMPT, 60, temperature=1.0, top_p=1e-6, seed=seed) == greedy
+        assert generator.sample(PROMPT, 60, temperature=1.2, top_k=4, top_p=1e-6,
+                                seed=seed) == greedy
+
+
+@pytest.fixture
+def fixed_distribution(generator, monkeypatch):
+    """The generator with the network replaced by one hand-made next-character distribution:
+    b 0.4, c 0.3, d 0.15, e 0.1, the remaining 0.05 spread over the other characters."""
+    probs = np.zeros(len(VOCAB))
+    probs[2:] = 0.05 / (len(VOCAB) - 6)
+    for char, p in zip("bcde", (0.4, 0.3, 0.15, 0.1), strict=True):
+        probs[VOCAB.index(char)] = p
+    with np.errstate(divide="ignore"):
+        log_probs = np.log(probs)[None, :]              # the unknown token (index 0): -inf
+    monkeypatch.setattr(generator, "_prime", lambda prompt, temperature=1.0: (log_probs, []))
+    monkeypatch.setattr(generator, "step",
+                        lambda ids, states, temperature=1.0: (log_probs, states))
+    return generator
+
+
+@pytest.mark.parametrize("top_k, top_p, nucleus", [
+    (0, 0.8, "bcd"),        # 0.4 + 0.3 < 0.8 <= 0.4 + 0.3 + 0.15
+    (0, 0.6, "bc"),
+    (0, 0.45, "bc"),
+    (3, 0.45, "b"),         # top-k first: b is 0.4 / 0.85 = 0.47 of what top-3 keeps
+    (2, 0.99, "bc"),
+    (0, 1.0, None),         # off: every character may appear
+])
+def test_top_p_samples_only_the_nucleus(fixed_distribution, top_k, top_p, nucleus):
+    text = fixed_distribution.sample("abc", 3000, top_k=top_k, top_p=top_p, seed=0)
+    if nucleus is None:
+        assert len(set(text) - set("bcde")) > 5
+    else:
+        assert set(text) == set(nucleus)
+
+
+def test_nucleus_keeps_the_smallest_set_reaching_p():
+    with np.errstate(divide="ignore"):
+        scores = np.log(np.array([0.1, 0.5, 0.0, 0.25, 0.15]))
+    kept = np.isfinite(nucleus(scores, 0.8))
+    assert kept.tolist() == [False, True, False, True, True]
+    assert np.isfinite(nucleus(scores, 1e-9)).tolist() == [False, True, False, False, False]
+    np.testing.assert_array_equal(nucleus(scores, 0.8)[kept], scores[kept])   # left as they were
+
+
+@pytest.mark.parametrize("top_p", [0, 0.0, -0.1, 1.5, float("nan"), float("inf"), True, "0.9"])
+def test_an_invalid_top_p_is_one_clear_error(generator, top_p):
+    message = r"^top_p must be a number in \(0, 1\] \(1 = off\), got "
+    with pytest.raises(UserError, match=message) as error:
+        generator.sample(PROMPT, 10, top_p=top_p, seed=0)
+    assert "\n" not in str(error.value)
+    with pytest.raises(UserError, match="top_p must be"):
+        generator.generate(PROMPT, length=10, strategy="sample", top_p=top_p)
+
+
+def test_generate_command_takes_top_p(tmp_path, capsys):
+    charlm_train.save(tmp_path / "charlm" / "gru" / "model", make_model("gru"), VOCAB,
+                      {"model": "gru"})
+    args = ["generate", PROMPT, "--models-dir", str(tmp_path), "--model", "gru", "--length", "25"]
+    textrnn_main([*args, "--strategy", "sample", "--top-p", "1e-6", "--seed", "3"])
+    expected = Generator(make_model("gru"), VOCAB).greedy(PROMPT, 25)
+    assert capsys.readouterr().out == PROMPT + expected + "\n"
+    with pytest.raises(SystemExit) as exit_info:
+        textrnn_main([*args, "--top-p", "1.5"])
+    assert exit_info.value.code == 2
+    assert "top_p must be a number in (0, 1]" in capsys.readouterr().err
+
+
+def _evaluate_stage():
+    spec = importlib.util.spec_from_file_location("evaluate_charlm_stage",
+                                                  ROOT / "stages" / "evaluate_charlm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_default_samples_report_is_unchanged_by_top_p(generator):
+    """params.yaml's top_p (1.0) leaves every sample, and the report, as top-k-only sampling
+    wrote them: the default run's samples stay byte-identical."""
+    stage = _evaluate_stage()
+    defaults = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    settings = CharlmEvaluateParams(**{**defaults["evaluate"]["charlm"], "sample_length": 40,
+                                       "prompts": [PROMPT]})
+    assert settings.top_p == 1.0
+    samples = stage.write_samples(generator, settings, seed=42)
+    before = [generator.generate(PROMPT, length=40, strategy=strategy,
+                                 temperature=temperature or 1.0,
+                                 beam_width=settings.beam_width, seed=42, top_k=settings.top_k)
+              for strategy, temperature in stage.sample_plan(settings)]
+    assert [sample["text"] for sample in samples] == before
+    metrics = {"test_perplexity": 4.0, "test_bits_per_char": 2.0, "val_perplexity": 4.0}
+    report = stage.samples_markdown("gru", metrics, samples, settings=settings, champion=True)
+    assert "top-p" not in report
+    assert "**sample, temperature 0.5**, prompt `el hidalgo`:" in report
+    nucleus_report = stage.samples_markdown(
+        "gru", metrics, samples, settings=settings.model_copy(update={"top_p": 0.9}),
+        champion=True)
+    assert "**sample, temperature 0.5, top-p 0.9**, prompt `el hidalgo`:" in nucleus_report

@@ -1,4 +1,5 @@
-"""Decoders for a trained character LM: greedy, beam, stochastic beam and temperature sampling.
+"""Decoders for a trained character LM: greedy, beam, stochastic beam and temperature sampling
+(with optional top-k and nucleus / top-p truncation).
 
 Each decoder primes the network on the prompt in one call
 (:class:`textrnn.charlm.train.StateFunction`, the trained model with explicit states), then
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import get_args
@@ -35,6 +37,27 @@ def _log1mexp(x: np.ndarray) -> np.ndarray:
     """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(x > -0.6931, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def check_top_p(top_p: float) -> None:
+    """0 < top_p <= 1 (1 = off), else a one-line UserError."""
+    if isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1:
+        raise UserError(f"top_p must be a number in (0, 1] (1 = off), got {top_p!r}")
+
+
+def nucleus(scores: np.ndarray, top_p: float) -> np.ndarray:
+    """``scores`` (log-probabilities, -inf for excluded characters) with every character outside
+    the nucleus set to -inf: the smallest set of most likely characters whose probability,
+    renormalised over the characters still allowed, reaches ``top_p``. The most likely character
+    is always kept (ties: the lowest index first, as ``np.argmax``)."""
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    probs = np.exp(ranked - ranked[0])
+    cumulative = np.cumsum(probs / probs.sum())
+    keep = min(int(np.searchsorted(cumulative, top_p, side="left")) + 1, len(scores))
+    out = np.full_like(scores, -np.inf)
+    out[order[:keep]] = ranked[:keep]
+    return out
 
 
 class Generator:
@@ -131,12 +154,15 @@ class Generator:
         return train.decode(out, self.vocab)
 
     def sample(self, prompt: str, length: int, *, temperature: float = 1.0, top_k: int = 0,
-               seed: int | None = None) -> str:
+               top_p: float = 1.0, seed: int | None = None) -> str:
         """Draw each character from softmax(logits / temperature), among the ``top_k`` most
-        likely when ``top_k`` > 0. Same seed, same text."""
+        likely when ``top_k`` > 0, then among the nucleus of probability ``top_p`` when
+        ``top_p`` < 1 (the smallest set of most likely characters whose renormalised probability
+        reaches it). Same seed, same text; ``top_p`` = 1 draws exactly as without it."""
         self._check(length, temperature)
         if top_k < 0:
             raise UserError(f"top_k must be >= 0 (0 = no limit), got {top_k}")
+        check_top_p(top_p)
         rng = np.random.default_rng(seed)
         log_probs, states = self._prime(prompt, temperature)
         out: list[int] = []
@@ -145,6 +171,8 @@ class Generator:
             if 0 < top_k < len(scores):
                 cutoff = np.partition(scores, -top_k)[-top_k]
                 scores = np.where(scores >= cutoff, scores, -np.inf)
+            if top_p < 1:
+                scores = nucleus(scores, top_p)
             char = int(np.argmax(scores + rng.gumbel(size=scores.shape)))   # Gumbel-max draw
             out.append(char)
             if position + 1 < length:
@@ -202,8 +230,11 @@ class Generator:
     # ------------------------------------------------------------------------- one entry point
 
     def generate(self, prompt: str, *, length: int, strategy: str, temperature: float = 1.0,
-                 beam_width: int = 5, seed: int | None = None, top_k: int = 0) -> str:
-        """``length`` new characters after ``prompt`` (the prompt not repeated)."""
+                 beam_width: int = 5, seed: int | None = None, top_k: int = 0,
+                 top_p: float = 1.0) -> str:
+        """``length`` new characters after ``prompt`` (the prompt not repeated). ``top_k`` and
+        ``top_p`` apply to ``sample`` only."""
+        check_top_p(top_p)
         if strategy == "greedy":
             return self.greedy(prompt, length)
         if strategy == "beam":
@@ -212,7 +243,8 @@ class Generator:
             return self.stochastic_beam(prompt, length, width=beam_width,
                                         temperature=temperature, seed=seed)
         if strategy == "sample":
-            return self.sample(prompt, length, temperature=temperature, top_k=top_k, seed=seed)
+            return self.sample(prompt, length, temperature=temperature, top_k=top_k,
+                               top_p=top_p, seed=seed)
         raise UserError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
 
 
@@ -240,5 +272,5 @@ def generate_command(args: argparse.Namespace) -> None:
     generator = generator_from_folder(args.models_dir / "charlm" / name / "model")
     text = generator.generate(args.prompt, length=args.length, strategy=args.strategy,
                               temperature=args.temperature, beam_width=args.beam_width,
-                              seed=args.seed, top_k=args.top_k)
+                              seed=args.seed, top_k=args.top_k, top_p=args.top_p)
     print(args.prompt + text)

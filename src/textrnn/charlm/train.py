@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textrnn import training
+from textrnn import model_files, training
 from textrnn.charlm.model import state_model
 from textrnn.config import CharlmNeuralParams
 from textrnn.errors import DataError, UserError
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 UNKNOWN = ""            # vocab[0]: no real character equals the empty string
 MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
-META_FILE = "meta.json"
+META_FILE = model_files.META_FILE
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -235,12 +235,12 @@ def save(directory: Path, model: keras.Model, vocab: Sequence[str], meta: dict[s
 def load(directory: str | Path) -> tuple[keras.Model, list[str], dict[str, Any]]:
     """Read back what :func:`save` wrote: ``(model, vocab, meta)``."""
     directory = Path(directory)
-    for name in (MODEL_FILE, VOCAB_FILE, META_FILE):
+    for name in (MODEL_FILE, VOCAB_FILE):   # meta.json: checked by model_files.read_meta
         if not (directory / name).is_file():
             raise UserError(f"{directory / name} is missing: run `dvc repro train_charlm` first")
+    meta = model_files.read_meta(directory, task="charlm").as_dict()
     model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
     vocab = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
-    meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
     if not vocab or vocab[0] != UNKNOWN or int(model.output_shape[-1]) != len(vocab):
         raise UserError(f"{directory / VOCAB_FILE} does not match {directory / MODEL_FILE}: "
                         f"{len(vocab)} characters for {model.output_shape[-1]} outputs")

@@ -1,4 +1,5 @@
-"""A user's own data: a labelled table (CSV, TSV, Parquet) or a text file / folder of text files.
+"""A user's own data: a labelled table (CSV, TSV, Parquet) or a text file / folder of text files
+(subtitle files, .srt, give their dialogue only).
 
 Every problem is a DataError naming the file and, where it applies, the line. Validation runs
 before anything is written, so a bad file leaves the pipeline's outputs as they were.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,12 @@ from textrnn.errors import DataError
 SPLIT_VALUES = ("train", "val", "test")
 _SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 TEXT_SUFFIXES = (".txt", ".md", ".text")
+SUBTITLE_SUFFIXES = (".srt",)
+# A SubRip timing line: 00:00:01,000 --> 00:00:02,500 ('.' for ',' too), maybe with coordinates.
+_TIME = r"\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}"
+_TIMING = re.compile(rf"\s*{_TIME}\s*-->\s*{_TIME}(\s.*)?")
+# Formatting that is not dialogue: HTML-like tags (<i>, </font>) and ASS overrides ({\an8}).
+_TAGS = re.compile(r"<[^<>\n]*>|\{\\[^{}\n]*\}")
 
 
 def is_url(path: str) -> bool:
@@ -137,20 +145,49 @@ def check_classes(table: pd.DataFrame, where: str, *,
         )
 
 
+def subtitle_dialogue(text: str, where: str) -> str:
+    """The dialogue of a SubRip (.srt) subtitle file: the text lines of every cue, one per line,
+    without cue numbers, timings or formatting tags (``<i>``, ``{\\an8}``).
+
+    ``text`` has LF line ends. A cue is a number line, a timing line
+    (``00:00:01,000 --> 00:00:02,000``; ``.`` for ``,`` is read too) and its text lines, up to the
+    next cue; blank lines and a missing final blank line are tolerated.
+    """
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if _TIMING.fullmatch(line)]
+    if not starts:
+        raise DataError(f"{where}: no subtitle cue found (expected 'N', "
+                        "'hh:mm:ss,mmm --> hh:mm:ss,mmm', text lines)")
+    dialogue = []
+    for n, start in enumerate(starts):
+        body = lines[start + 1: starts[n + 1] if n + 1 < len(starts) else len(lines)]
+        if n + 1 < len(starts) and body and body[-1].strip().isdigit():
+            body = body[:-1]                            # the next cue's number
+        for line in body:
+            line = " ".join(_TAGS.sub("", line).split())
+            if line:
+                dialogue.append(line)
+    return "\n".join(dialogue)
+
+
 def read_text_corpus(path: Path, encoding: str) -> str:
     """A text file, or every text file of a folder (sorted by name, joined by a blank line).
 
-    Gutenberg licence header and footer are stripped only when the markers are present.
+    Gutenberg licence header and footer are stripped only when the markers are present. A
+    subtitle file (.srt) gives its dialogue only (:func:`subtitle_dialogue`).
     """
-    files = (sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+    suffixes = TEXT_SUFFIXES + SUBTITLE_SUFFIXES
+    files = (sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
              if path.is_dir() else [path])
     if not files:
-        raise DataError(f"{path}: the folder holds no text files ({', '.join(TEXT_SUFFIXES)})")
+        raise DataError(f"{path}: the folder holds no text files ({', '.join(suffixes)})")
     texts = []
     for file in files:
         text = charlm_data.normalise_newlines(decode(file.read_bytes(), str(file), encoding)
                                               .removeprefix("\ufeff"))
-        if "*** START OF" in text and "*** END OF" in text:
+        if file.suffix.lower() in SUBTITLE_SUFFIXES:
+            text = subtitle_dialogue(text, str(file))
+        elif "*** START OF" in text and "*** END OF" in text:
             text = charlm_data.strip_gutenberg(text, str(file))
         if text.strip():
             texts.append(text.strip("\n") + "\n")

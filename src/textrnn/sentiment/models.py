@@ -16,7 +16,6 @@ the service share; a change to how a model is saved or loaded is read in one pla
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +24,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from textrnn import training
+from textrnn import model_files, training
 from textrnn.config import DummyParams, SentimentNeuralParams, TfidfLogregParams, VectorizerParams
 from textrnn.errors import DataError, UserError
 from textrnn.layers import MaskedMaxMeanPooling, RowEmbedding, recurrent_stack
@@ -286,13 +285,11 @@ class LoadedSentiment:
 def load(directory: str | Path) -> LoadedSentiment:
     """Load ``models/sentiment/<name>/model/``: Keras in safe mode, skops trusting no extra type."""
     directory = Path(directory)
-    meta_path = directory / "meta.json"
-    if not meta_path.is_file():
-        raise UserError(f"{meta_path} is missing: run `dvc repro train_sentiment` first")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    checked = model_files.read_meta(directory, task="sentiment")
+    meta, classes = checked.as_dict(), list(checked.classes or ())
     if (directory / KERAS_FILE).is_file():
         model = keras.saving.load_model(directory / KERAS_FILE, safe_mode=True)
-        return LoadedSentiment(functools.partial(predict_keras, model), meta["classes"], meta,
+        return LoadedSentiment(functools.partial(predict_keras, model), classes, meta,
                                keras_model=model)
     if (directory / SKOPS_FILE).is_file():
         import skops.io
@@ -301,7 +298,7 @@ def load(directory: str | Path) -> LoadedSentiment:
             estimator = skops.io.load(directory / SKOPS_FILE, trusted=[])
         except Exception as exc:  # noqa: BLE001 (skops raises TypeError for untrusted types)
             raise UserError(f"{directory / SKOPS_FILE} cannot be loaded safely: {exc}") from None
-        return LoadedSentiment(SklearnSentiment(estimator).predict_proba, meta["classes"], meta)
+        return LoadedSentiment(SklearnSentiment(estimator).predict_proba, classes, meta)
     raise UserError(f"{directory} holds neither {KERAS_FILE} nor {SKOPS_FILE}")
 
 

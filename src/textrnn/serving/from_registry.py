@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from textrnn.errors import UserError
-from textrnn.registry import CHAMPION, download_champion, has_champion, read_meta, registered_name
+from textrnn import model_files
+from textrnn.registry import download_champion, has_champion
 from textrnn.serving.generator import load_generator
 from textrnn.serving.loading import ModelInfo
 from textrnn.serving.predictor import SentimentPredictor
@@ -19,16 +19,14 @@ from textrnn.tracking import probe_server
 
 def champion_info(task: str, model_dir: Path, version: Any) -> Any:
     """The service's ModelInfo for a downloaded champion (meta.json plus the version's tags)."""
-    meta = read_meta(model_dir)
-    if meta["task"] != task:
-        raise UserError(f"{registered_name(task)}@{CHAMPION} holds a {meta['task']} model")
+    meta = model_files.read_meta(model_dir, task=task, required=("task", "model"))
     tags = dict(getattr(version, "tags", {}) or {})
     value = tags.get("selected_value")
     return ModelInfo(
-        task=task, name=meta["model"], path=model_dir, dataset=meta.get("dataset"),
-        classes=tuple(meta.get("classes", ())) if task == "sentiment" else (),
-        metrics=meta.get("val_metrics") or {}, git_commit=meta.get("git_commit"),
-        trained_at=meta.get("trained_at"), mlflow_run_id=meta.get("mlflow_run_id"),
+        task=task, name=meta.model, path=model_dir, dataset=meta.dataset,
+        classes=tuple(meta.classes or ()) if task == "sentiment" else (),
+        metrics=dict(meta.val_metrics or {}), git_commit=meta.git_commit,
+        trained_at=meta.trained_at, mlflow_run_id=meta.mlflow_run_id,
         selected_on=tags.get("selected_on"), selected_value=float(value) if value else None)
 
 

@@ -20,7 +20,8 @@ class TextGenerator(Protocol):
     info: ModelInfo
 
     def generate(self, prompt: str, *, length: int, strategy: str, temperature: float,
-                 beam_width: int, seed: int | None, top_k: int) -> str:
+                 beam_width: int, seed: int | None, top_k: int,
+                 top_p: float = 1.0) -> str:
         """``length`` new characters continuing ``prompt`` (the prompt not repeated)."""
         ...
 
@@ -68,10 +69,11 @@ class CharlmGenerator:
         width = min(2, len(self._generator.vocab) - 1)
         for strategy in ("greedy", "sample", "beam", "stochastic_beam"):
             self.generate(prompt, length=2, strategy=strategy, temperature=1.0, beam_width=width,
-                          seed=0, top_k=0)
+                          seed=0, top_k=0, top_p=1.0)
 
     def generate(self, prompt: str, *, length: int, strategy: str, temperature: float,
-                 beam_width: int, seed: int | None, top_k: int) -> str:
+                 beam_width: int, seed: int | None, top_k: int,
+                 top_p: float = 1.0) -> str:
         if not any(char in self._known for char in prompt):
             raise GenerationRejected(
                 "unknown_characters", f"no character of the prompt occurs in the text the model "
@@ -83,7 +85,7 @@ class CharlmGenerator:
         try:
             return self._generator.generate(prompt, length=length, strategy=strategy,
                                             temperature=temperature, beam_width=beam_width,
-                                            seed=seed, top_k=top_k)
+                                            seed=seed, top_k=top_k, top_p=top_p)
         except UserError as exc:
             raise GenerationRejected("invalid_request", str(exc)) from None
 

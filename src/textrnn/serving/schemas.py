@@ -96,6 +96,12 @@ def request_models(limits: Limits) -> tuple[type[_Request], type[_Request]]:
                                 description="beams (beam, stochastic_beam)")
         top_k: int = Field(0, ge=0, le=limits.max_top_k,
                            description="sample among the k most likely characters; 0 = all")
+        top_p: float = Field(
+            1.0, gt=0, le=1, allow_inf_nan=False,
+            description="nucleus sampling (sample): sample among the smallest set of most likely "
+            "characters whose probability reaches top_p, applied after top_k; 0 < top_p <= 1, "
+            "1 = off",
+        )
         seed: int | None = Field(None, ge=0, le=2**31 - 1,
                                  description="makes sample and stochastic_beam reproducible; "
                                  "null = random")
@@ -135,6 +141,7 @@ class GenerateResponse(BaseModel):
     temperature: float
     beam_width: int
     top_k: int
+    top_p: float
     seed: int | None
 
 
