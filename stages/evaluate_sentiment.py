@@ -1,15 +1,17 @@
 """evaluate_sentiment: score every trained sentiment model on the test split; pick the champion
 on the validation split.
 
--> metrics/sentiment.json            test metrics keyed by model (intervals, McNemar, by origin);
-                                     the models of train.sentiment.models, and the ensemble
+-> metrics/sentiment.json            test metrics keyed by model (intervals, McNemar, by origin,
+                                     behavioural pass rates); the models of
+                                     train.sentiment.models, and the ensemble
 -> models/sentiment/champion.json    the model the service loads (chosen on val, never on test)
 -> plots/sentiment/evaluate/         confusion matrices, ROC curves, metric bars, training curves
 -> plots/sentiment/predictions/      <model>.csv: actual, predicted (DVC's confusion template)
 -> plots/sentiment/curves.csv        every model's per-epoch history (column model), DVC plots
 -> reports/sentiment.md              tables + images, readable on its own
-Reads the trained models through their records (metrics/trained/sentiment/), the ensemble, and
-plots/sentiment/history/.
+Reads the trained models through their records (metrics/trained/sentiment/), the ensemble,
+plots/sentiment/history/, and the behavioural test suite src/textrnn/sentiment/behaviour.yaml
+(which no train or tune stage reads).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def main() -> None:
         directories[paths.ENSEMBLE] = paths.model_dir("sentiment", paths.ENSEMBLE)
     names = list(directories)
 
-    from textrnn.sentiment import evaluation, plots
+    from textrnn.sentiment import behaviour, evaluation, plots
     from textrnn.sentiment import models as sentiment_models
     from textrnn.sentiment.reports import sentiment_markdown
 
@@ -59,6 +61,13 @@ def main() -> None:
     proba = {n: m.predict_proba(list(test.text)) for n, m in models.items()}
     pred = {n: p.argmax(axis=1) for n, p in proba.items()}
 
+    suite = behaviour.load_suite()
+    checks = {n: behaviour.behaviour_check(m.predict_proba, classes, suite)
+              for n, m in models.items()}
+    if not behaviour.applies_to(classes):
+        log.info("behavioural tests skipped: the suite is for classes negative / positive, "
+                 "these models have %s", classes)
+
     results: dict[str, dict] = {}
     for name in names:
         entry = evaluation.classification_metrics(y_test, proba[name])
@@ -73,6 +82,8 @@ def main() -> None:
         entry["accuracy_by_origin"] = evaluation.accuracy_by_group(y_test, pred[name],
                                                                     list(test.origin))
         entry["val"] = val_scores[name]
+        if checks[name].rates:
+            entry["behaviour"] = checks[name].metrics()
         results[name] = entry
     all_histories = {name: read_history("sentiment", name) for name in trained}
     write_curves(paths.curves_path("sentiment"), all_histories)
@@ -93,6 +104,7 @@ def main() -> None:
         select_on=settings.select_on, confidence=settings.confidence, n_test=len(test),
         diagnostics=diagnostics, classes=classes,
         ensemble_members=params.train.sentiment.ensemble.members,
+        behaviour_failures=checks[champion].failures, behaviour_counts=checks[champion].counts,
         images={caption: f"../{path}" for caption, path in images.items()}))
     _log_to_mlflow(params.tracking, models, results, images)
     from textrnn import registry
@@ -166,6 +178,7 @@ def _log_to_mlflow(tracking_params, models, results, images) -> None:
             mlflow.log_metrics({f"test/{k}": v for k, v in scalars.items()})
             mlflow.log_metrics({f"test/{k}_ci_{side}": bound for k, (lo, hi) in entry["ci"].items()
                                 for side, bound in (("low", lo), ("high", hi))})
+            mlflow.log_metrics({f"behaviour/{k}": v for k, v in entry.get("behaviour", {}).items()})
             mlflow.set_tag("evaluated_by", "evaluate_sentiment")
             for caption, path in images.items():
                 if "Confusion" not in caption or caption.endswith(f": {name}"):

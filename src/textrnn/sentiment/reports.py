@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from textrnn.sentiment.behaviour import describe_failure
+
 
 def _ci(entry: Mapping[str, Any], metric: str) -> str:
     value = entry[metric]
@@ -16,10 +18,15 @@ def sentiment_markdown(
     *, dataset: str, results: Mapping[str, Mapping[str, Any]], champion: str, select_on: str,
     confidence: float, n_test: int, diagnostics: Mapping[str, Mapping[str, float]],
     images: Mapping[str, str], classes: Sequence[str], ensemble_members: Sequence[str] = (),
+    behaviour_failures: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
+    behaviour_counts: Mapping[str, int] | None = None,
 ) -> str:
     """``results[model]``: test metrics with ``ci``, ``mcnemar_vs_champion``, ``accuracy_by_origin``
-    and ``val``; ``images``: caption -> path relative to the report; ``ensemble_members``: what
-    the model ``ensemble`` averages."""
+    and ``val``, and ``behaviour`` (pass rates by capability and their ``mean``; empty or absent
+    when the suite does not apply); ``images``: caption -> path relative to the report;
+    ``ensemble_members``: what the model ``ensemble`` averages; ``behaviour_failures``: the
+    champion's failing behavioural cases by capability; ``behaviour_counts``: cases by
+    capability."""
     level = f"{confidence:.0%}"
     lines = [
         f"# Sentiment models on {dataset}",
@@ -65,6 +72,8 @@ def sentiment_markdown(
             lines.append(f"| {name} | " + " | ".join(f"{by.get(o, float('nan')):.3f}"
                                                      for o in origins) + " |")
         lines.append("")
+    lines += _behaviour_section(results, champion, classes, behaviour_failures or {},
+                                behaviour_counts or {})
     if diagnostics:
         lines += [
             "## Training diagnostics", "",
@@ -82,3 +91,39 @@ def sentiment_markdown(
     for caption, path in images.items():
         lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
     return "\n".join(lines)
+
+
+def _behaviour_section(results: Mapping[str, Mapping[str, Any]], champion: str,
+                       classes: Sequence[str],
+                       failures: Mapping[str, Sequence[Mapping[str, str]]],
+                       counts: Mapping[str, int]) -> list[str]:
+    lines = ["## Behavioural tests", ""]
+    rates = {name: entry.get("behaviour") or {} for name, entry in results.items()}
+    capabilities = list(next((r for r in rates.values() if r), {}))
+    if not capabilities:
+        return lines + [f"Not run: the suite (src/textrnn/sentiment/behaviour.yaml) is for binary "
+                        f"negative / positive sentiment; these models have the classes "
+                        f"{', '.join(classes)}.", ""]
+    sizes = ", ".join(f"{c} {counts[c]}" for c in capabilities if c in counts)
+    lines += [
+        "Pass rates on short sentences written for this project, never seen in training or "
+        "tuning (src/textrnn/sentiment/behaviour.yaml"
+        + (f"; cases: {sizes}" if sizes else "") + "). A label case passes when the model "
+        "predicts its label; an invariance pair when both sentences get the same label. `mean` "
+        "is the unweighted mean over capabilities.", "",
+        "| model | " + " | ".join(capabilities) + " |",
+        "|---|" + "---|" * len(capabilities),
+    ]
+    for name, by in rates.items():
+        label = f"**{name}**" if name == champion else name
+        lines.append(f"| {label} | " + " | ".join(
+            f"{by[c]:.2f}" if c in by else "" for c in capabilities) + " |")
+    lines.append("")
+    shown = {c: f for c, f in failures.items() if f}
+    if shown:
+        lines += [f"Failing cases of the champion ({champion}), at most "
+                  f"{max(len(f) for f in shown.values())} per capability:", ""]
+        for capability, cases in shown.items():
+            lines += [f"- {capability}: " + "; ".join(describe_failure(f) for f in cases)]
+        lines.append("")
+    return lines
