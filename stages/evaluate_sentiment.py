@@ -178,7 +178,6 @@ def _log_to_mlflow(tracking_params, models, results, images) -> None:
             mlflow.log_metrics({f"test/{k}": v for k, v in scalars.items()})
             mlflow.log_metrics({f"test/{k}_ci_{side}": bound for k, (lo, hi) in entry["ci"].items()
                                 for side, bound in (("low", lo), ("high", hi))})
-            mlflow.log_metrics({f"behaviour/{k}": v for k, v in entry.get("behaviour", {}).items()})
             mlflow.set_tag("evaluated_by", "evaluate_sentiment")
             for caption, path in images.items():
                 if "Confusion" not in caption or caption.endswith(f": {name}"):
