@@ -31,8 +31,8 @@ from textrnn.config import (
 from textrnn.datasets import load_attribute
 from textrnn.errors import ParamsError
 from textrnn.paths import ENSEMBLE
+from textrnn.stage import TASKS
 
-TASKS = ("sentiment", "charlm")
 # the ensemble stage saves its model as models/sentiment/ensemble: no model may take the name
 RESERVED_NAMES = (ENSEMBLE,)
 

@@ -21,8 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from textrnn.errors import DataError
+from textrnn.stage import TASKS
 
-TASKS = ("sentiment", "charlm")
 META_FILE = "meta.json"
 CHAMPION_FILE = "champion.json"
 CLASSES_PROBLEM = "'classes' must list at least two distinct class names"

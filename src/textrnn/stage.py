@@ -74,6 +74,7 @@ def quiet_tensorflow() -> None:
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
+# the tasks (the folders under data/, models/, plots/): every module takes them from here
 TASKS = ("sentiment", "charlm")
 
 

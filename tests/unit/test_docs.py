@@ -237,9 +237,10 @@ def check_overrides(overrides: list[str], params: dict) -> tuple[list[str], dict
 def schema_problem(params: dict, tmp_path: Path) -> str | None:
     """What the pipeline's own checks say about ``params`` (None: valid): the schema of every
     section, then every model of each task resolved from its kind's defaults and its variant."""
-    from textrnn.catalog import TASKS, resolve_model
+    from textrnn.catalog import resolve_model
     from textrnn.config import load_params
     from textrnn.errors import UserError
+    from textrnn.stage import TASKS
 
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")

@@ -13,8 +13,6 @@ from typing import Any
 
 from textrnn import model_files
 
-TASKS = ("sentiment", "charlm")
-
 
 @dataclass(frozen=True)
 class ModelInfo:
