@@ -27,13 +27,18 @@ def _corpus(seed: int = 0) -> list[str]:
 
 
 def test_tokens_match_the_models_vectorizer_word_for_word():
-    texts = ["Don't STOP!  It's <b>great</b>...", "so-so, 10/10; e-mail me @ home", "Café  déjà vu"]
+    """Upper-case non-ASCII letters stay as they are (the vectorizer folds ASCII only) and a
+    no-break space joins words: the word vectors must see the words the models see."""
+    texts = ["Don't STOP!  It's <b>great</b>...", "so-so, 10/10; e-mail me @ home", "Café  déjà vu",
+             "ÉTÉ Été été ÇA", "İstanbul ΑΒΓ Straße", "naïve\u00a0WORD\ttab\vvt\fff\r\nend",
+             "ǅ\u2003Ǳ x\x1cy"]
     vectorizer = make_vectorizer(texts, max_tokens=100, max_length=20)
     vocabulary = vectorizer.get_vocabulary()
     for text in texts:
         ids = vectorizer(np.asarray([text], dtype=object)).numpy()[0]
         keras_words = [vocabulary[i] for i in ids if i != 0]
         assert embeddings.tokens(text) == keras_words
+    assert embeddings.tokens("ÉTÉ Été été") == ["ÉtÉ", "Été", "été"]  # three words, as in Keras
 
 
 def test_words_used_alike_get_close_vectors_of_unit_length():

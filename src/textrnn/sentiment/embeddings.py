@@ -6,8 +6,8 @@ words occur near which in a large unlabelled corpus (the 50k IMDb reviews) and f
 the positive pointwise mutual information matrix (Levy, Goldberg & Dagan, TACL 2015) gives every
 frequent word a vector in a few seconds on a CPU: "awful" lands near "terrible" and "dreadful".
 
-- :func:`tokens` splits text exactly as the models' ``TextVectorization`` does (lower case,
-  punctuation stripped, split on whitespace), so both sides agree on what a word is.
+- :func:`tokens` (from :mod:`textrnn.sentiment.text`) splits text exactly as the models'
+  ``TextVectorization`` does, so both sides agree on what a word is.
 - :func:`learn` counts co-occurrences within ``window`` words (weight 1/distance) and returns
   unit-length vectors for the ``vocabulary`` most frequent words.
 - :class:`WordVectors` is what the embed stage saves and the train and tune stages load;
@@ -17,8 +17,6 @@ frequent word a vector in a few seconds on a CPU: "awful" lands near "terrible" 
 from __future__ import annotations
 
 import json
-import re
-import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,21 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from textrnn.errors import ParamsError, UserError
+from textrnn.sentiment.text import tokens
 
 VECTORS_FILE = "vectors.npy"
 WORDS_FILE = "words.txt"
 META_FILE = "meta.json"
 DEFAULT_DIR = Path("models/embeddings")
-
-# Keras' "lower_and_strip_punctuation": these characters are deleted, then the text is split on
-# whitespace. tests/unit/test_embeddings.py checks the two agree.
-_PUNCTUATION = re.compile("[" + re.escape(string.punctuation) + "]")
-
-
-def tokens(text: str) -> list[str]:
-    """``text`` split into words the way the sentiment models' vectorizer splits it."""
-    return _PUNCTUATION.sub("", text.lower()).split()
-
 
 def learn(texts: Iterable[str], *, vocabulary: int, dim: int, window: int, smoothing: float,
           seed: int) -> tuple[list[str], np.ndarray]:
