@@ -7,7 +7,9 @@ Shared by the sentiment and the charlm stages and by tuning:
 - :func:`fit` trains with early stopping (best weights restored), learning-rate reduction on
   plateau, a checkpoint of the best weights and backup-and-restore in ``work_dir``: a run killed
   mid-way and started again with the same ``work_dir`` resumes after its last completed epoch,
-  with its earlier epochs kept in the history and in the early-stopping state.
+  with its earlier epochs kept in the history and in the early-stopping state. Each epoch's
+  row reaches the active MLflow run (train, a tuning trial) as the epoch ends, so a running
+  experiment can be watched in the MLflow UI.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -133,6 +136,14 @@ class _EpochLog(keras.callbacks.Callback):
         self._seeded = False
         self._started = 0.0
         self._lr = math.nan
+        self._run_id: str | None = None
+        self._step_offset = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # Live curves: epoch e goes to the active MLflow run at step offset + e + 1, the offset
+        # being the steps earlier fits logged to the same run (the folds of a tuning trial).
+        self._run_id = _active_run_id()
+        self._step_offset = _steps_logged.get(self._run_id, 0) if self._run_id else 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not self._seeded:
@@ -152,9 +163,36 @@ class _EpochLog(keras.callbacks.Callback):
         row["epoch_seconds"] = time.perf_counter() - self._started
         self.rows.append(row)
         write_json(self.path, self.rows)
+        if self._run_id is not None:
+            _log_live(self._run_id, row, self._step_offset + epoch + 1)
         if self.verbose:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
             log.info("epoch %d/%d  %s", epoch + 1, self.params.get("epochs", 0), shown)
+
+
+_steps_logged: dict[str, int] = {}   # MLflow run id -> last step a fit in this process logged
+
+
+def _active_run_id() -> str | None:
+    """The active MLflow run's id; None when nobody imported MLflow or no run is open."""
+    if "mlflow" not in sys.modules:
+        return None
+    import mlflow
+
+    run = mlflow.active_run()
+    return run.info.run_id if run is not None else None
+
+
+def _log_live(run_id: str, row: dict[str, float], step: int) -> None:
+    """Send an epoch's row to MLflow run ``run_id`` at ``step``. A tracking failure costs a
+    warning, never the training."""
+    import mlflow
+
+    _steps_logged[run_id] = step
+    try:
+        mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=step)
+    except Exception as exc:  # noqa: BLE001 (any tracking error: the epoch itself is done)
+        log.warning("epoch %d not logged to MLflow: %s", step, str(exc).splitlines()[0][:200])
 
 
 class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):

@@ -178,3 +178,48 @@ def test_lazy_adam_is_adam_for_dense_weights_and_steps_per_execution_changes_not
         histories.append(fit(model, train, val, epochs=3, patience=3, work_dir=tmp_path / name,
                              verbose=0)["val_loss"])
     assert histories[0] == histories[1] == histories[2]
+
+
+class _Watch(keras.callbacks.Callback):
+    """Reads the MLflow run while training goes on: which epochs has it received so far?"""
+
+    def __init__(self, client, run_id):
+        super().__init__()
+        self.client, self.run_id, self.seen = client, run_id, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(len(self.client.get_metric_history(self.run_id, "val_loss")))
+
+
+def test_each_epoch_reaches_the_active_mlflow_run_while_training_runs(tmp_path):
+    """Live curves: epoch e is in MLflow before epoch e + 1 starts; a second fit in the same run
+    (a cross-validated trial's next fold) continues the steps instead of overwriting them."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    train, val = _data()
+    fit_params = FIT.model_copy(update={"epochs": 3, "patience": 5})
+    try:
+        with mlflow.start_run() as run:
+            watch = _Watch(client, run.info.run_id)
+            for fold in range(2):
+                seed_everything(0)
+                fit(_model(), train, val, epochs=fit_params.epochs, patience=fit_params.patience,
+                    work_dir=tmp_path / f"fold{fold}", extra_callbacks=[watch], verbose=0)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert watch.seen == [0, 1, 2, 3, 4, 5]     # one more epoch each time, while fitting
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
+    for key in ("loss", "accuracy", "val_accuracy", "lr", "epoch_seconds"):
+        assert len(client.get_metric_history(run.info.run_id, key)) == 6, key
+
+
+def test_training_without_an_mlflow_run_logs_nowhere(tmp_path):
+    import mlflow
+
+    train, val = _data()
+    assert mlflow.active_run() is None
+    history = fit(_model(), train, val, epochs=1, patience=1, work_dir=tmp_path, verbose=0)
+    assert len(history["loss"]) == 1

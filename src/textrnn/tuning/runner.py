@@ -36,6 +36,7 @@ class TuneJob:
     storage: str
     heartbeat_s: int
     context: Mapping[str, Any]         # what else the score depends on (data hash, vectorizer...)
+    dataset: str | None = None         # names the MLflow runs (not part of the study's identity)
 
     @property
     def key(self) -> str:
@@ -97,7 +98,8 @@ def study_spec(job: TuneJob, *, max_epochs: int) -> StudySpec:
 
 @contextlib.contextmanager
 def _mlflow_trial(trial: Any, *, stage: str, metric: str) -> Iterator[None]:
-    """One nested MLflow run per trial: its params, per-epoch scores, value and state."""
+    """One nested MLflow run per trial: its params, value and state; its per-epoch rows reach
+    the run as each epoch ends (:func:`textrnn.training.fit` logs to the active run)."""
     import mlflow
 
     with tracking.start_run(run_name=f"trial {trial.number}", stage=stage, nested=True,
@@ -107,9 +109,7 @@ def _mlflow_trial(trial: Any, *, stage: str, metric: str) -> Iterator[None]:
         finally:
             frozen = next(t for t in trial.study.get_trials(deepcopy=False)
                           if t.number == trial.number)
-            mlflow.log_params(frozen.params)
-            for step, value in sorted(frozen.intermediate_values.items()):
-                mlflow.log_metric(metric, value, step=step)
+            mlflow.log_params(frozen.params)   # per-epoch curves went live (training.fit)
             if frozen.value is not None:
                 mlflow.log_metric(f"trial_{metric}", frozen.value)
             mlflow.set_tag("state", frozen.state.name.lower())
@@ -134,7 +134,7 @@ def tune(job: TuneJob, objective: Any, *, max_epochs: int, tracking_params: Trac
     logged = {"study": spec.name, "sampler": spec.sampler, "pruner": spec.pruner,
               "n_trials": spec.n_trials, "timeout_s": spec.timeout_s,
               "space": spaces.describe(spec.space), "fixed": dict(job.settings.fixed)}
-    with tracking.start_run(run_name=run_name, stage=stage, params=logged,
+    with tracking.start_run(run_name=run_name, stage=stage, params=logged, dataset=job.dataset,
                             tags={"optuna_study": spec.name}):
         import mlflow
 
