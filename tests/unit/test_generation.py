@@ -148,6 +148,19 @@ def test_generate_command_continues_the_prompt_with_the_champion(tmp_path, capsy
     assert "no character of the prompt" in capsys.readouterr().err
 
 
+def test_generate_reads_the_champion_through_the_one_loader(tmp_path, capsys):
+    """No champion, or a broken one: the same one-line errors as the service gives."""
+    with pytest.raises(SystemExit) as exit_info:
+        textrnn_main(["generate", PROMPT, "--models-dir", str(tmp_path)])
+    assert exit_info.value.code != 0
+    assert "charlm/champion.json: no champion charlm model" in capsys.readouterr().err
+    (tmp_path / "charlm").mkdir()
+    (tmp_path / "charlm" / "champion.json").write_text(json.dumps({"model": "../gru"}))
+    with pytest.raises(SystemExit):
+        textrnn_main(["generate", PROMPT, "--models-dir", str(tmp_path)])
+    assert 'champion.json: expected {"model": "<name>", ...}' in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- nucleus (top-p)
 
 

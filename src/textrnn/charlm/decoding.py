@@ -260,15 +260,10 @@ def generator_from_folder(directory: str | Path) -> Generator:
 def generate_command(args: argparse.Namespace) -> None:
     """`textrnn generate` (arguments in :mod:`textrnn.cli`): print the prompt, then the
     continuation."""
-    import json
+    from textrnn.model_files import read_champion
 
-    name = args.model
-    if name is None:
-        champion = args.models_dir / "charlm" / "champion.json"
-        if not champion.is_file():
-            raise UserError(f"{champion} is missing: name a model with --model, or run "
-                            "`dvc repro evaluate_charlm` to choose a champion")
-        name = json.loads(champion.read_text(encoding="utf-8"))["model"]
+    name = args.model if args.model is not None else read_champion(args.models_dir,
+                                                                    "charlm").model
     generator = generator_from_folder(args.models_dir / "charlm" / name / "model")
     text = generator.generate(args.prompt, length=args.length, strategy=args.strategy,
                               temperature=args.temperature, beam_width=args.beam_width,
