@@ -65,15 +65,19 @@ def main() -> None:
     from textrnn import registry
 
     with tracking.start_run(run_name=f"charlm/{name}", stage=f"train_charlm@{name}",
-                            params=run_params,
+                            params=run_params, dataset=params.data.charlm,
                             tags={"task": "charlm", "model": name, "kind": kind.name}) as mlrun:
+        import pandas as pd
+
+        tracking.log_splits(params.data.charlm,
+                            {split: pd.DataFrame({"line": text.splitlines()})
+                             for split, text in (("train", train_text), ("validation", val_text))},
+                            source=paths.CHARLM_SPLITS)
         started = time.perf_counter()
         model, history = charlm_train.fit_model(
             kind, model_params, vocab_size=len(vocab), train_ids=train_ids, val_ids=val_ids,
             sequence_length=train_params.sequence_length, seed=params.seed, work_dir=work_dir)
         train_seconds = time.perf_counter() - started
-        for epoch in range(len(history["loss"])):
-            mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS}, step=epoch + 1)
         best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
         val_metrics = {"loss": history["val_loss"][best],
                        "perplexity": history["val_perplexity"][best], "best_epoch": best + 1}

@@ -31,6 +31,7 @@ def main() -> None:
         task="charlm", model=args.model, settings=read_tune_spec("charlm", args.model),
         base=base, metric="val_perplexity", direction="minimize",
         seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
+        dataset=params.data.charlm,
         context={"data": file_digest(CHARLM_SPLITS / "train.txt", CHARLM_SPLITS / "val.txt"),
                  "sequence_length": train.sequence_length},
     )

@@ -37,6 +37,7 @@ def main() -> None:
         task="sentiment", model=args.model, settings=read_tune_spec("sentiment", args.model),
         base=base, metric="val_accuracy", direction="maximize",
         seed=params.seed, storage=params.tune.storage, heartbeat_s=params.tune.heartbeat_s,
+        dataset=dataset,
         context={"data": file_digest(SENTIMENT_SPLITS / "train.parquet",
                                      SENTIMENT_SPLITS / "val.parquet"),
                  "embeddings": vectors.digest if vectors else None,

@@ -184,7 +184,7 @@ def add_ui_command(commands: argparse._SubParsersAction) -> None:
 
 def ui_run(args: argparse.Namespace) -> None:
     from textrnn.config import load_params
-    from textrnn.tracking import ui_command
+    from textrnn.tracking import runs_page, ui_command
 
     found = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
     command = ui_command(args.params, port=args.port, mlflow_bin=found)
@@ -193,8 +193,9 @@ def ui_run(args: argparse.Namespace) -> None:
         print(f"tracking.uri is the tracking server {uri}: open it in a browser "
               "(it serves its own UI)")
         return
-    print(f"MLflow UI over {command[3]} on http://127.0.0.1:{args.port} (Ctrl-C stops it)",
-          flush=True)
+    base = f"http://127.0.0.1:{args.port}"
+    print(f"MLflow UI over {command[3]} on {base} (Ctrl-C stops it); the training runs: "
+          f"{base}{runs_page(args.params)}", flush=True)
     os.execv(command[0], command)
 
 

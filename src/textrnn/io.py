@@ -62,3 +62,19 @@ def write_json(path: str | os.PathLike, data: object, *, sort_keys: bool = True)
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock (``flock``) on ``path`` (created if missing) until the block ends:
+    processes on one machine that run the block one at a time (e.g. the first writes to a
+    SQLite store, which create its tables)."""
+    import fcntl
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:  # noqa: PTH123
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 MODELS = Path("models")
@@ -23,6 +24,31 @@ ENSEMBLE = "ensemble"          # the ensemble stage's model name (reserved: no m
 
 SENTIMENT_SPLITS = Path("data/split/sentiment")
 CHARLM_SPLITS = Path("data/split/charlm")
+
+
+EXPERIMENT_COPIES = (".dvc", "tmp", "exps")   # where DVC runs queued and --temp experiments
+
+
+def project_dir(start: str | os.PathLike | None = None) -> Path:
+    """The project folder a stage belongs to (absolute): the working directory, except in the
+    copy DVC makes for a queued or ``--temp`` experiment (``<project>/.dvc/tmp/exps/<tmp>/...``),
+    where it is the project that queued it. Local stores (MLflow's ``mlflow.db``, the tuning
+    studies) live there, so that experiments run in parallel keep their runs and studies."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    parts = here.parts
+    size = len(EXPERIMENT_COPIES)
+    for index in range(len(parts) - size, 0, -1):
+        if parts[index:index + size] == EXPERIMENT_COPIES and len(parts) > index + size:
+            return Path(*parts[:index], *parts[index + size + 1:])
+    return here
+
+
+def local_store_uri(uri: str) -> str:
+    """``sqlite:///relative.db`` as ``sqlite:////<project>/relative.db`` (see
+    :func:`project_dir`); any other URI as it is."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{project_dir() / uri.removeprefix('sqlite:///')}"
+    return uri
 
 
 def spec_dir(task: str) -> Path:

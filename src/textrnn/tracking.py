@@ -25,7 +25,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from textrnn import paths
 from textrnn.errors import UserError
+from textrnn.io import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ PROBE_TIMEOUT_S = 5.0
 CHECK_RETRIES, CHECK_TIMEOUT_S = "1", "10"
 DEP_TAG = "dvc_dep."
 PARAMS_TAG = "params_sha256"
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 _STAGE = re.compile(r"^(?:tune|train|evaluate)_(?P<task>[A-Za-z0-9]+)(?:@.*)?$")
 
 
@@ -172,26 +175,65 @@ def configure(uri: str, experiment: str) -> None:
         probe_server(uri)
     if uri.startswith("postgresql://"):   # the pinned driver (SQLAlchemy 2.1 picks psycopg 3)
         uri = "postgresql+psycopg2://" + uri.removeprefix("postgresql://")
+    uri = paths.local_store_uri(uri)       # a queued DVC experiment logs to the project's store
     mlflow.set_tracking_uri(uri)
+    local = uri.startswith("sqlite:///")
+    # Parallel experiments opening a new SQLite store together would all create its tables.
+    first_contact = (file_lock(uri.removeprefix("sqlite:///") + ".lock") if local
+                     else contextlib.nullcontext())
     try:
-        with _bounded_http():
-            mlflow.set_experiment(experiment)
+        with _bounded_http(), first_contact:
+            _open_experiment(mlflow, experiment, local=local)
     except Exception as exc:  # noqa: BLE001 (MLflow raises many kinds; all mean 'unreachable')
         raise UserError(
             f"MLflow tracking store {uri!r} is not reachable ({_one_line(exc)}); {_fallback_hint()}"
         ) from None
 
 
+def _open_experiment(mlflow: Any, name: str, *, local: bool) -> None:
+    """Make ``name`` the active experiment, creating it if needed: with a local store, its
+    artifacts go to ``<project>/mlruns`` (not the working directory of whichever stage or
+    queued experiment created it). Tagged as model training, so MLflow 3's UI opens an
+    experiment on its runs (not on the GenAI overview)."""
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        location = (paths.project_dir() / "mlruns").as_uri() if local else None
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except Exception:  # noqa: BLE001 (created meanwhile by a parallel experiment: fine)
+            if mlflow.get_experiment_by_name(name) is None:
+                raise
+    found = mlflow.set_experiment(name)
+    if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
+def experiment_name() -> str | None:
+    """The DVC experiment running this stage (``dvc exp run`` sets ``DVC_EXP_NAME``), or None."""
+    return os.environ.get("DVC_EXP_NAME") or None
+
+
 @contextlib.contextmanager
 def start_run(
     *, run_name: str, stage: str, params: Mapping[str, Any] | None = None,
-    tags: Mapping[str, str] | None = None, nested: bool = False,
+    tags: Mapping[str, str] | None = None, nested: bool = False, dataset: str | None = None,
 ) -> Iterator[Any]:
     """Start an MLflow run tagged with git commit, dirty flag, DVC stage, data and params hashes;
-    log flat params. The caller's ``tags`` win over the automatic ones."""
+    log flat params. The caller's ``tags`` win over the automatic ones.
+
+    Runs of different datasets and DVC experiments are told apart: ``dataset`` and the DVC
+    experiment's name (when ``dvc exp run`` runs the stage) go into the run name
+    (``sentiment/lstm · imdb · exp-1a2b3``) and the tags ``dataset`` and ``dvc_experiment``.
+    """
     import mlflow
 
-    all_tags = {**run_tags(stage, params), **(tags or {})}
+    experiment = experiment_name()
+    labels = [label for label in (dataset, experiment) if label]
+    if labels and not nested:
+        run_name = " · ".join([run_name, *labels])
+    extra = {**({"dataset": dataset} if dataset else {}),
+             **({"dvc_experiment": experiment} if experiment else {})}
+    all_tags = {**run_tags(stage, params), **extra, **(tags or {})}
     with mlflow.start_run(run_name=run_name, tags=all_tags, nested=nested) as run:
         if params:
             mlflow.log_params(flatten(params))
@@ -212,3 +254,36 @@ def ui_command(params_file: str | os.PathLike = "params.yaml", *, port: int = 50
         return None
     return [mlflow_bin, "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1"]    # one person's UI: one worker is plenty
+
+
+def runs_page(params_file: str | os.PathLike = "params.yaml") -> str:
+    """The UI path of params.yaml's experiment (``/#/experiments/<id>``, which opens on its runs:
+    :func:`configure` tags it as model training), or ``/`` before its first run."""
+    import mlflow
+
+    from textrnn.config import load_params
+
+    tracking = load_params("tracking", path=params_file).tracking
+    try:
+        found = mlflow.MlflowClient(tracking_uri=tracking.uri).get_experiment_by_name(
+            tracking.experiment)
+    except Exception:  # noqa: BLE001 (no store yet, or unreadable: the UI's home page)
+        return "/"
+    return f"/#/experiments/{found.experiment_id}" if found is not None else "/"
+
+
+def log_splits(dataset: str, splits: Mapping[str, Any], *, targets: str | None = None,
+               source: str | os.PathLike | None = None) -> None:
+    """Log each split (``{split: pandas DataFrame}``) to the active run as an MLflow dataset
+    input: name ``<dataset>/<split>``, MLflow's digest of its rows, the split as context. The
+    UI's Dataset column then names what each run was trained and validated on."""
+    import warnings
+
+    import mlflow
+
+    for split, frame in splits.items():
+        with warnings.catch_warnings():   # "can be interpreted in multiple ways": a local file
+            warnings.simplefilter("ignore", UserWarning)
+            data = mlflow.data.from_pandas(frame, source=str(source) if source else None,
+                                           name=f"{dataset}/{split}", targets=targets)
+        mlflow.log_input(data, context=split)

@@ -204,3 +204,53 @@ def test_ui_command_serves_the_params_store_on_loopback_only(tmp_path):
     params.write_text(json.dumps({"tracking": {"uri": "http://mlflow.example:5000",
                                                "experiment": "textrnn"}}))
     assert tracking.ui_command(params) is None      # a server has its own UI
+
+
+def test_runs_name_their_dataset_and_dvc_experiment_and_the_ui_opens_on_them(tmp_path,
+                                                                             monkeypatch):
+    """In the MLflow UI, runs of different datasets and DVC experiments are told apart (name,
+    tags, Dataset column); the experiment is one of model training; `textrnn ui` names its page."""
+    import mlflow
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-imdb-1")
+    tracking.configure("sqlite:///mlflow.db", "textrnn")
+    frame = pd.DataFrame({"text": ["good", "bad"], "label": ["positive", "negative"]})
+    with tracking.start_run(run_name="sentiment/lstm", stage="train_sentiment@lstm",
+                            dataset="imdb") as run:
+        tracking.log_splits("imdb", {"train": frame, "validation": frame.head(1)},
+                            targets="label", source="data/split/sentiment")
+    logged = mlflow.get_run(run.info.run_id)
+    assert logged.info.run_name == "sentiment/lstm · imdb · exp-imdb-1"
+    assert logged.data.tags["dataset"] == "imdb"
+    assert logged.data.tags["dvc_experiment"] == "exp-imdb-1"
+    inputs = {(i.dataset.name, tuple(t.value for t in i.tags)) for i in
+              logged.inputs.dataset_inputs}
+    assert inputs == {("imdb/train", ("train",)), ("imdb/validation", ("validation",))}
+    experiment = mlflow.get_experiment_by_name("textrnn")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()
+    (tmp_path / "params.yaml").write_text(json.dumps(
+        {"tracking": {"uri": "sqlite:///mlflow.db", "experiment": "textrnn"}}))
+    assert tracking.runs_page(tmp_path / "params.yaml") == \
+        f"/#/experiments/{experiment.experiment_id}"
+
+
+def test_a_queued_experiments_copy_logs_to_the_projects_stores(tmp_path, monkeypatch):
+    """DVC runs a queued experiment in <project>/.dvc/tmp/exps/<tmp>/: relative SQLite stores
+    resolve to the project's files, not to throw-away copies."""
+    from textrnn import paths
+    from textrnn.tuning.storage import engine_url, sqlite_path
+
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    assert paths.project_dir() == tmp_path.resolve()
+    assert paths.local_store_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert sqlite_path("sqlite:///.tune/studies.db") == tmp_path.resolve() / ".tune/studies.db"
+    assert engine_url("sqlite:///.tune/studies.db").startswith(f"sqlite:///{tmp_path.resolve()}/")
+    assert paths.local_store_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    assert paths.local_store_uri("http://mlflow:5000") == "http://mlflow:5000"
+    monkeypatch.chdir(tmp_path)
+    assert paths.project_dir() == tmp_path.resolve()

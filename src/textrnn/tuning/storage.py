@@ -7,7 +7,7 @@ session advisory lock, for workers on any number of machines.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import functools
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
@@ -18,18 +18,30 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from textrnn.errors import ParamsError, UserError
+from textrnn.io import file_lock
+from textrnn.paths import local_store_uri, project_dir
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL, else None."""
-    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL, else None; a relative
+    one under the project folder (:func:`textrnn.paths.project_dir`: a queued DVC experiment
+    shares the project's studies)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(local_store_uri(url).removeprefix("sqlite:///"))
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file beside the SQLite file ``path``."""
+    return path.with_name(f"{path.name}.lock")
 
 
 def engine_url(url: str) -> str:
-    """``postgresql://`` means psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3 otherwise)."""
+    """``postgresql://`` means psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3 otherwise); a
+    relative SQLite file lies under the project folder."""
     if url.startswith("postgresql://"):
         return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
-    return url
+    return local_store_uri(url)
 
 
 def open_storage(url: str, *, heartbeat_s: int,
@@ -42,7 +54,7 @@ def open_storage(url: str, *, heartbeat_s: int,
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         ignore = path.parent / ".gitignore"
-        if path.parent != Path(".") and not ignore.exists():
+        if path.parent != project_dir() and not ignore.exists():
             ignore.write_text("# Optuna studies (textrnn tune): local state, not for git\n*\n")
         engine_kwargs = {"connect_args": {"timeout": 120}}  # wait for another worker's write
     elif not url.startswith(("postgresql://", "postgresql+psycopg2://")):
@@ -51,9 +63,12 @@ def open_storage(url: str, *, heartbeat_s: int,
         )
     try:
         with contextlib.ExitStack() as stack:
-            if path is None:  # workers starting together would race to create Optuna's tables
+            # workers (or queued experiments) starting together would race to create the tables
+            if path is None:
                 lock = stack.enter_context(_advisory_locks(url, "textrnn-optuna-schema"))
                 stack.enter_context(lock())
+            else:
+                stack.enter_context(file_lock(lock_path(path)))
             stack.enter_context(warnings.catch_warnings())  # heartbeats: 'experimental'
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
@@ -73,18 +88,7 @@ def claim_lock(url: str,
     """Yield a factory of a lock that serialises trial claims of one study across processes."""
     path = sqlite_path(url)
     if path is not None:
-        lock_path = path.with_name(f"{path.name}.lock")
-        with open(lock_path, "a+b") as handle:  # noqa: PTH123
-
-            @contextlib.contextmanager
-            def file_lock() -> Iterator[None]:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-
-            yield file_lock
+        yield functools.partial(file_lock, lock_path(path))
         return
     with _advisory_locks(url, study_name) as advisory_lock:
         yield advisory_lock
