@@ -1,9 +1,10 @@
 """`make screenshots`: copy the screenshots that the browser tests took into docs/images/.
 
 The browser tests (tests/service/test_browser_serving.py, tests/team/test_browser_mlflow.py)
-save PNGs under test-artifacts/; the pages show two of them under stable names:
+save PNGs under test-artifacts/; the pages show three of them under stable names:
 
     test-artifacts/serving-page.png         -> docs/images/web-page.png        (docs/serving.md)
+    test-artifacts/serving-page-explain.png -> docs/images/web-page-explain.png (docs/serving.md)
     test-artifacts/mlflow_compare_runs.png  -> docs/images/mlflow-compare.png  (docs/tracking.md)
 
 Each is cut to the part worth showing (a box in the screenshot's pixels: the page's column
@@ -33,6 +34,8 @@ MAX_BYTES = 300_000     # a larger result is an error: lower MAX_WIDTH or crop m
 SHOTS = [
     ("serving-page.png", "web-page.png", (150, 0, 950, 800),
      "tests/service/test_browser_serving.py::test_sentiment_and_generation_in_the_page"),
+    ("serving-page-explain.png", "web-page-explain.png", (150, 0, 950, 800),
+     "tests/service/test_browser_serving.py::test_why_colours_each_word_by_its_attribution"),
     ("mlflow_compare_runs.png", "mlflow-compare.png", (0, 0, 1040, 2100),
      "tests/team/test_browser_mlflow.py::test_mlflow_compare_page_shows_the_models_and_a_metric"),
 ]

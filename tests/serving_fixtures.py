@@ -75,6 +75,41 @@ def write_keras_sentiment(models_dir: Path, name: str = "tiny",
     return model_dir
 
 
+def write_neural_sentiment(models_dir: Path, name: str = "lstm", temperature: float = 1.5) -> Path:
+    """A model of the pipeline's own kind ``name`` (catalog builder, vectorizer inside, a
+    Temperature layer at the end, as the train stage saves it), fitted on TRAIN_TEXTS until the
+    sentiment words decide the label; made the sentiment champion. The one fixture model that
+    ``explain`` works on."""
+    import keras
+
+    from textrnn.catalog import get_kind
+    from textrnn.config import SentimentNeuralParams, VectorizerParams
+    from textrnn.layers import Temperature
+    from textrnn.seeding import seed_everything
+
+    seed_everything(0)
+    params = SentimentNeuralParams(
+        optimizer="adam", learning_rate=0.02, clipnorm=1.0, batch_size=8, epochs=30, patience=30,
+        embedding_dim=8, embedding_init="random", pretrained_norm=10.0,
+        vocabulary_from_vectors=False, units=8, layers=1, bidirectional=False, dropout=0.1,
+        recurrent_dropout=0.0, l2=1e-3, dense_units=0, activation="relu", pooling="max_mean",
+        steps_per_execution=1)
+    model = get_kind("sentiment", name).build(
+        params, vectorizer=VectorizerParams(max_tokens=200, max_length=16))
+    labels = ["positive" if y else "negative" for y in TRAIN_LABELS]
+    with tempfile.TemporaryDirectory() as work:
+        model.fit(TRAIN_TEXTS, labels, TRAIN_TEXTS, labels, seed=0, work_dir=Path(work),
+                  verbose=0)
+    end_to_end = model.model
+    scaled = Temperature(temperature, name="temperature")(end_to_end.outputs[0])
+    model_dir = models_dir / "sentiment" / name / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    keras.Model(end_to_end.inputs[0], scaled, name=end_to_end.name).save(model_dir / "model.keras")
+    write_meta(model_dir, task="sentiment", name=name, classes=model.classes)
+    write_champion(models_dir, "sentiment", name)
+    return model_dir
+
+
 def write_skops_sentiment(models_dir: Path, name: str = "tfidf_logreg") -> Path:
     import skops.io as sio
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -192,6 +227,16 @@ def shared_models(tmp_path_factory, kind: str = "keras") -> Path:
          "both": lambda d: (write_keras_sentiment(d), write_charlm(d))}[kind](root)
         _BUILT[kind] = root
     return _BUILT[kind]
+
+
+def shared_neural_models(tmp_path_factory) -> Path:
+    """Like :func:`shared_models`: a models/ folder whose sentiment champion is
+    :func:`write_neural_sentiment`'s, built once per test process."""
+    if "neural" not in _BUILT:
+        root = tmp_path_factory.mktemp("models-neural")
+        write_neural_sentiment(root)
+        _BUILT["neural"] = root
+    return _BUILT["neural"]
 
 
 class EchoGenerator:

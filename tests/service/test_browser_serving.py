@@ -1,6 +1,7 @@
 """The web page at / in headless Chromium, against the real server process: type a sentence and
-read its sentiment, type a prompt and read the generated text; a screenshot is kept in
-test-artifacts/. Uses the system's chromium and chromedriver (never a downloaded browser)."""
+read its sentiment, type a prompt and read the generated text, ask why and see the words
+coloured; screenshots are kept in test-artifacts/. Uses the system's chromium and chromedriver
+(never a downloaded browser)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shutil
 
 import pytest
 from conftest import ROOT
-from serving_fixtures import CHARLM_TEXT, ServerProcess, shared_models
+from serving_fixtures import CHARLM_TEXT, ServerProcess, shared_models, shared_neural_models
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -23,6 +24,13 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     with ServerProcess(shared_models(tmp_path_factory, "both"), "--no-access-log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def neural_server(tmp_path_factory):
+    """A server whose sentiment model can be explained (the pipeline's own lstm kind)."""
+    with ServerProcess(shared_neural_models(tmp_path_factory), "--no-access-log") as server:
         yield server
 
 
@@ -114,3 +122,41 @@ def test_page_shows_the_service_error(server, browser):
     assert result.get_attribute("class") == "error"
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "serving-page-error.png"))
+
+
+def test_why_colours_each_word_by_its_attribution(neural_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(neural_server.url + "/")
+    WebDriverWait(browser, 30).until(
+        lambda b: "sentiment / lstm" in b.find_element(By.ID, "models").text)
+    type_into(browser, "sentiment-text", "Great film, wonderful acting!")
+    click(browser, "sentiment-explain")
+    click(browser, "sentiment-submit")
+    wait_for(browser, "sentiment-words")
+    assert browser.find_element(By.ID, "sentiment-label").text == "positive"
+    words = browser.find_elements(By.CSS_SELECTOR, "#sentiment-words .word")
+    assert [w.text for w in words] == ["great", "film", "wonderful", "acting"]   # as read
+    shades = {w.text: w.value_of_css_property("background-color") for w in words}
+    assert all(shade.startswith("rgba(") and not shade.endswith(", 0)")
+               for shade in shades.values()), shades
+    strongest = max(words, key=lambda w: float(w.value_of_css_property("background-color")
+                                               .rsplit(",", 1)[1].rstrip(")")))
+    assert strongest.text in {"great", "wonderful"}
+    assert "toward" in strongest.get_attribute("class")
+    assert strongest.get_attribute("title").startswith(f"{strongest.text}: +")
+    assert "towards positive" in strongest.get_attribute("title")
+    legend = browser.find_element(By.ID, "sentiment-legend").text
+    assert "pushed towards positive" in legend and "against it" in legend
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "serving-page-explain.png"))
+
+
+def test_why_is_off_when_the_model_cannot_be_explained(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url + "/")             # the tiny fixture model: not the project's kind
+    WebDriverWait(browser, 30).until(
+        lambda b: not b.find_element(By.ID, "sentiment-explain").is_enabled())

@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: FastAPI must see the request model
 `_api` builds from the settings as real classes, not as names to resolve in module globals.
 """
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict
@@ -58,7 +59,7 @@ def create_app(settings: ServingSettings, *, sentiment: SentimentPredictor | Non
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     install_error_handlers(app)
     app.include_router(_probes())
-    app.include_router(_api(settings))
+    app.include_router(_api(settings, sentiment))
     app.include_router(_page())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -105,21 +106,61 @@ def _probes() -> APIRouter:
     return router
 
 
-def _api(settings: ServingSettings) -> APIRouter:
-    SentimentRequest, GenerateRequest = schemas.request_models(settings.limits)
+def _api(settings: ServingSettings, sentiment: SentimentPredictor | None) -> APIRouter:
+    unavailable = ("no sentiment model is loaded" if sentiment is None
+                   else sentiment.explain_unavailable)
+    SentimentRequest, GenerateRequest = schemas.request_models(settings.limits,
+                                                               explain_unavailable=unavailable)
+    max_explain_texts = settings.limits.max_explain_texts
     router = APIRouter(prefix="/v1", route_class=CheckedRoute, responses=_errors(401, 500))
 
     @router.get("/models", response_model=schemas.ModelsResponse)
     async def models(request: Request) -> dict[str, Any]:
-        loaded = [request.app.state.sentiment, request.app.state.generator]
-        return {"models": [_describe(model.info) for model in loaded if model is not None]}
+        state = request.app.state
+        described = []
+        if state.sentiment is not None:
+            described.append(_describe(state.sentiment.info,
+                                       explainable=state.sentiment.explain_unavailable is None))
+        if state.generator is not None:
+            described.append(_describe(state.generator.info, explainable=False))
+        return {"models": described}
 
+    # Fields of a result that only explain: true sets are left out of other answers.
     @router.post("/sentiment", response_model=schemas.SentimentResponse,
-                 responses=_errors(400, 413, 415, 503))
+                 response_model_exclude_unset=True, responses=_errors(400, 413, 415, 503))
     async def sentiment(body: SentimentRequest, request: Request,  # type: ignore[valid-type]
                         predictor: LoadedSentiment) -> dict[str, Any]:
-        probabilities = await request.app.state.batcher.submit(body.all_texts())
-        return _sentiment_response(predictor, predictor.describe(probabilities))
+        texts = body.all_texts()
+        if body.explain and len(texts) > max_explain_texts:
+            raise ApiError(400, "too_many_texts", f"texts holds {len(texts)} items: with explain "
+                           f"the limit is {max_explain_texts} texts per request")
+        if not body.explain:
+            probabilities = await request.app.state.batcher.submit(texts)
+            return _sentiment_response(predictor, predictor.describe(probabilities))
+        # The explanations run on a worker thread (off the event loop, not through the batcher)
+        # while the batcher computes the probabilities; each explains the class the model
+        # predicts, the response's label, unless a near tie rounds the other way: then again.
+        probabilities, explanations = await asyncio.gather(
+            request.app.state.batcher.submit(texts),
+            run_in_threadpool(predictor.explain, texts, steps=body.explain_steps))
+        predictions = predictor.describe(probabilities)
+        differ = [i for i, (prediction, explanation) in enumerate(zip(predictions, explanations,
+                                                                      strict=True))
+                  if prediction.label != explanation.label]
+        if differ:
+            again = await run_in_threadpool(predictor.explain, [texts[i] for i in differ],
+                                            steps=body.explain_steps,
+                                            labels=[predictions[i].label for i in differ])
+            for i, explanation in zip(differ, again, strict=True):
+                explanations[i] = explanation
+        response = _sentiment_response(predictor, predictions)
+        for result, explanation in zip(response["results"], explanations, strict=True):
+            result["attributions"] = [
+                {"token": token, "score": score}
+                for token, score in zip(explanation.tokens, explanation.scores, strict=True)]
+            result["log_odds"] = explanation.value
+            result["baseline_log_odds"] = explanation.baseline_value
+        return response
 
     @router.post("/generate", response_model=schemas.GenerateResponse,
                  responses=_errors(400, 413, 415, 503))
@@ -162,10 +203,11 @@ def _sentiment_response(predictor: SentimentPredictor, predictions: list) -> dic
     }
 
 
-def _describe(info: Any) -> dict[str, Any]:
+def _describe(info: Any, *, explainable: bool) -> dict[str, Any]:
     fields = asdict(info)
     fields.pop("path")
     fields["classes"] = list(info.classes)
+    fields["explainable"] = explainable
     return fields
 
 

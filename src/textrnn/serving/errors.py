@@ -82,6 +82,8 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str]:
             codes.append(TEXT_CODES.get(kind, "invalid_request"))
         elif field == "prompt":
             codes.append(PROMPT_CODES.get(kind, "invalid_request"))
+        elif field == "explain" and kind == "value_error":
+            codes.append("not_explainable")
         else:
             codes.append("invalid_request")
         messages.append(message)

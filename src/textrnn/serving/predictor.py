@@ -2,7 +2,9 @@
 
 No ``model.predict`` per request (tens of milliseconds of Python set-up each time): the Keras model
 is wrapped once in a ``tf.function`` with a fixed input signature, traced and warmed at start-up,
-and concurrent requests are grouped into one call by :class:`MicroBatcher`.
+and concurrent requests are grouped into one call by :class:`MicroBatcher`. Word attributions
+(:meth:`SentimentPredictor.explain`, :mod:`textrnn.sentiment.explain`) use the same loaded model,
+traced at start-up too, and run per request on a worker thread, not through the batcher.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from textrnn.errors import UserError
+from textrnn.sentiment.explain import MIN_STEPS, Explanation
 from textrnn.serving.loading import ModelInfo
 
 Probabilities = Callable[[list[str]], np.ndarray]   # texts -> (batch, n_classes)
@@ -31,12 +34,29 @@ class SentimentPrediction:
 
 
 class SentimentPredictor:
-    """Class probabilities for raw texts from one saved sentiment model. Thread-safe."""
+    """Class probabilities for raw texts from one saved sentiment model, and word attributions
+    when the model is one of the project's neural models (``keras_model``). Thread-safe."""
 
-    def __init__(self, info: ModelInfo, probabilities: Probabilities) -> None:
+    def __init__(self, info: ModelInfo, probabilities: Probabilities,
+                 keras_model: object | None = None) -> None:
         self.info = info
         self.classes = list(info.classes)
         self._probabilities = probabilities
+        self.keras_model = keras_model     # the loaded end-to-end Keras model; None for skops
+        self._explainer = None
+        # Why `explain` is refused (None when it works): one line for the 400 answer.
+        self.explain_unavailable: str | None = (
+            f"explanations need a neural (Keras) model; the loaded sentiment model "
+            f"{info.name!r} is not one (scikit-learn models are not explained)"
+            if keras_model is None else None)
+        if keras_model is not None:
+            from textrnn.sentiment.explain import Explainer
+
+            try:
+                self._explainer = Explainer(keras_model, self.classes)
+            except UserError as exc:
+                self.explain_unavailable = (f"the loaded sentiment model {info.name!r} cannot be "
+                                            f"explained: {exc}")
         # The class a "positive probability" refers to: 'positive' when the model has one, else the
         # second class of a binary model (index 1 = the positive class, as scikit-learn counts);
         # a model with three or more classes has none, and callers read `probabilities`.
@@ -50,12 +70,12 @@ class SentimentPredictor:
         """Load models/sentiment/<name>/model/ (Keras in safe mode, or skops), check and warm it."""
         keras_file, skops_file = info.path / "model.keras", info.path / "model.skops"
         if keras_file.exists():
-            probabilities = keras_probabilities(keras_file)
+            model = load_keras(keras_file)
+            predictor = cls(info, keras_probabilities(model), keras_model=model)
         elif skops_file.exists():
-            probabilities = skops_probabilities(skops_file, info.classes)
+            predictor = cls(info, skops_probabilities(skops_file, info.classes))
         else:
             raise UserError(f"{info.path}: holds neither model.keras nor model.skops")
-        predictor = cls(info, probabilities)
         predictor.warm_up()
         return predictor
 
@@ -65,6 +85,16 @@ class SentimentPredictor:
 
     def predict(self, texts: Sequence[str]) -> list[SentimentPrediction]:
         return self.describe(self.predict_proba(texts))
+
+    def explain(self, texts: Sequence[str], *, steps: int,
+                labels: Sequence[str] | None = None) -> list[Explanation]:
+        """Word attributions of ``texts`` towards ``labels`` (default: the predicted ones), by
+        integrated gradients on ``steps`` points at most per text; a UserError saying why when
+        the model cannot be explained (:attr:`explain_unavailable`). Blocks: call it on a
+        worker thread."""
+        if self._explainer is None:
+            raise UserError(self.explain_unavailable)
+        return self._explainer(texts, steps=steps, labels=labels)
 
     def describe(self, probabilities: np.ndarray) -> list[SentimentPrediction]:
         """One :class:`SentimentPrediction` per row of ``probabilities``."""
@@ -96,22 +126,29 @@ class SentimentPredictor:
             if not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
                 raise UserError(f"{self.info.path}: the model's outputs are not probabilities "
                                 "(rows do not sum to 1; a softmax output is expected)")
+        if self._explainer is not None:          # traced once: its signature takes any length
+            self.explain(WARM_UP_TEXTS[:2], steps=MIN_STEPS)
 
 
-def keras_probabilities(path: Path) -> Probabilities:
-    """A compiled inference function over a Keras model loaded in safe mode."""
+def load_keras(path: Path) -> object:
+    """The Keras model at ``path``, loaded in safe mode (a UserError naming the file if not)."""
     import keras
-    import tensorflow as tf
 
     import textrnn.layers  # noqa: F401 (registers the project's layers for safe loading)
 
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001 (Keras raises many kinds: all mean 'unreadable')
         raise UserError(
             f"{path}: cannot load the model ({type(exc).__name__}: "
             f"{' '.join(str(exc).split())[:300]})"
         ) from None
+
+
+def keras_probabilities(model: object) -> Probabilities:
+    """A compiled inference function over a loaded Keras ``model``."""
+    import tensorflow as tf
+
     # The contract is (batch,) strings; a model built on Input(shape=(1,)) gets the column it wants.
     rank = len(model.inputs[0].shape) if getattr(model, "inputs", None) else 1
 

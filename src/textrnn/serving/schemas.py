@@ -1,7 +1,8 @@
 """Request and response bodies of the HTTP API.
 
 Request models are built from the service's :class:`Limits`, so the OpenAPI schema states the
-limits that the service enforces (one source), and a request outside them fails validation.
+limits that the service enforces (one source), and a request outside them fails validation. They
+also say whether ``explain`` can be true: not when the loaded model cannot be explained.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from textrnn.sentiment.explain import COMPLETENESS_TOLERANCE, DEFAULT_STEPS, MIN_STEPS
 from textrnn.serving.settings import Limits
 
 Strategy = Literal["greedy", "beam", "stochastic_beam", "sample"]
@@ -45,8 +47,11 @@ def _integral(value: object) -> object:
     return value
 
 
-def request_models(limits: Limits) -> tuple[type[_Request], type[_Request]]:
-    """The (SentimentRequest, GenerateRequest) models for ``limits``."""
+def request_models(limits: Limits, *, explain_unavailable: str | None = None,
+                   ) -> tuple[type[_Request], type[_Request]]:
+    """The (SentimentRequest, GenerateRequest) models for ``limits``; ``explain_unavailable``:
+    why the loaded sentiment model cannot be explained (None when it can), which makes
+    ``explain: true`` a 400 that says so, and ``false`` the only value the schema allows."""
     Text = Annotated[
         str,
         StringConstraints(min_length=1, max_length=limits.max_text_chars, pattern=NOT_BLANK),
@@ -71,6 +76,28 @@ def request_models(limits: Limits) -> tuple[type[_Request], type[_Request]]:
             None, min_length=1, max_length=limits.max_texts,
             description="texts classified as one batch"
         )
+        explain: bool = Field(
+            False, json_schema_extra={"enum": [False]} if explain_unavailable else None,
+            description="also return each word's attribution towards the label (integrated "
+            f"gradients); at most {limits.max_explain_texts} texts per request"
+            + (f". Unavailable: {explain_unavailable}" if explain_unavailable else ""),
+        )
+        explain_steps: int = Field(
+            min(DEFAULT_STEPS, limits.max_explain_steps), ge=MIN_STEPS,
+            le=limits.max_explain_steps,
+            description="with explain: the most points of the path at which one text's "
+            "gradients are computed; more points where the attributions do not yet add up to "
+            f"log_odds - baseline_log_odds within {COMPLETENESS_TOLERANCE}",
+        )
+
+        _steps = field_validator("explain_steps", mode="before")(_integral)
+
+        @field_validator("explain")
+        @classmethod
+        def _explainable(cls, value: bool) -> bool:
+            if value and explain_unavailable:
+                raise ValueError(explain_unavailable)
+            return value
 
         @model_validator(mode="after")
         def _exactly_one(self) -> SentimentRequest:
@@ -113,6 +140,13 @@ def request_models(limits: Limits) -> tuple[type[_Request], type[_Request]]:
     return SentimentRequest, GenerateRequest
 
 
+class Attribution(BaseModel):
+    token: str = Field(description="a word as the model read it (ASCII lower case, no "
+                       "punctuation)")
+    score: float = Field(description="its part of log_odds - baseline_log_odds: > 0 pushes "
+                         "towards `label`, < 0 against it")
+
+
 class SentimentResult(BaseModel):
     label: str = Field(description="the most probable class")
     probability: float = Field(description="probability of `label`")
@@ -120,6 +154,18 @@ class SentimentResult(BaseModel):
         description="probability of the response's `positive_class`; null when it has none"
     )
     probabilities: dict[str, float] = Field(description="every class with its probability")
+    # Only with explain: true (absent otherwise).
+    attributions: list[Attribution] | None = Field(
+        None, description="with explain: one per word the model read (the first "
+        "output_sequence_length words), in order")
+    log_odds: float | None = Field(
+        None, description="with explain: log(probability / (1 - probability)) of `label`, "
+        "computed from the logits (finite even where `probability` rounds to 1): what the "
+        "attributions explain")
+    baseline_log_odds: float | None = Field(
+        None, description="with explain: the log-odds of `label` for all-zero word vectors; "
+        f"sum(scores) = log_odds - baseline_log_odds within {COMPLETENESS_TOLERANCE} unless "
+        "explain_steps ran out")
 
 
 class SentimentResponse(BaseModel):
@@ -148,6 +194,8 @@ class GenerateResponse(BaseModel):
 class ModelDescription(BaseModel):
     task: Literal["sentiment", "charlm"]
     name: str
+    explainable: bool = Field(description="sentiment: `explain: true` works (the project's "
+                              "neural models); false for scikit-learn models and charlm")
     dataset: str | None
     classes: list[str]
     metrics: dict[str, Any] = Field(description="validation metrics from meta.json")
