@@ -173,8 +173,8 @@ def configure(uri: str, experiment: str) -> None:
 
     if uri.startswith(("http://", "https://")):
         probe_server(uri)
-    if uri.startswith("postgresql://"):   # the pinned driver (SQLAlchemy 2.1 picks psycopg 3)
-        uri = "postgresql+psycopg2://" + uri.removeprefix("postgresql://")
+    if uri.startswith(("postgresql://", "postgresql+psycopg2://")):  # the pinned psycopg 3
+        uri = "postgresql+psycopg://" + uri.split("://", 1)[1]
     uri = paths.local_store_uri(uri)       # a queued DVC experiment logs to the project's store
     mlflow.set_tracking_uri(uri)
     local = uri.startswith("sqlite:///")

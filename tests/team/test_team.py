@@ -22,8 +22,8 @@ def server(postgres_cluster, tmp_path_factory):  # noqa: F811
     base = tmp_path_factory.mktemp("tracking-server")
     artifacts = base / "artifacts"
     artifacts.mkdir()
-    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the pinned driver is psycopg2
-    database = postgres_cluster("mlflow").replace("postgresql://", "postgresql+psycopg2://", 1)
+    # the server command of docs/tracking.md: +psycopg names the pinned driver, psycopg 3
+    database = postgres_cluster("mlflow").replace("postgresql://", "postgresql+psycopg://", 1)
     with MlflowServer(base / "server.log", "--backend-store-uri", database,
                       "--artifacts-destination", str(artifacts)) as running:
         yield running, artifacts

@@ -23,6 +23,7 @@ from textrnn.tuning.study import (
     RETRY_ATTR,
     WORKER_ATTR,
     StudySpec,
+    _params_of,
     counted_trials,
     finished,
     make_pruner,
@@ -249,6 +250,32 @@ def test_grid_sampler_covers_the_grid_once_and_stops(tmp_path):
     assert len(study.trials) == 12 == len(set(points))
 
 
+def test_each_grid_id_stands_for_the_params_optuna_gave_it(tmp_path):
+    # A dead grid trial is re-queued with the params of its grid id, which the project works
+    # out itself (Optuna keeps its numbering of the grid private): it must be Optuna's.
+    spec = _spec(space=tuning_worker.GRID, sampler="grid", n_trials=50, pruner="none",
+                 defaults={"units": 32, "optimizer": "adam", "dropout": 0.1})
+    study = run_trials(spec, _toy_objective([]), storage_url=f"sqlite:///{tmp_path}/g.db",
+                       heartbeat_s=5, progress=False)
+    trials = study.get_trials()
+    assert sorted(t.system_attrs["grid_id"] for t in trials) == list(range(12))
+    assert all(_params_of(study, t) == t.params for t in trials)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345])
+def test_a_pasted_grid_numbers_its_points_as_optuna_does(seed):
+    space = {name: spaces.parse_dimension(values) for name, values in PASTED_GRID.items()}
+    spec = _spec(space=space, sampler="grid", seed=seed, n_trials=1000, defaults={})
+    study = optuna.create_study(sampler=make_sampler(spec, seed))
+    for _ in range(spec.budget):
+        trial = study.ask()
+        spaces.suggest(trial, spec.space)
+        study.tell(trial, 0.0)
+    trials = study.get_trials()
+    assert sorted(t.system_attrs["grid_id"] for t in trials) == list(range(384))
+    assert all(_params_of(study, t) == t.params for t in trials)
+
+
 def _worker(tmp_path: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, WORKER, f"sqlite:///{tmp_path}/studies.db", str(tmp_path / "log.jsonl"),
@@ -418,11 +445,13 @@ def test_trial_reporter_reports_every_epoch_and_stops_a_pruned_trial():
 def test_a_trial_killed_before_it_had_params_is_requeued_with_the_params_it_was_given():
     import optuna
 
-    from textrnn.tuning.study import RETRY_ATTR, _params_of, requeue
+    from textrnn.tuning.study import requeue
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = {"units": [8, 16], "lr": [0.1, 0.2]}
-    grid = optuna.create_study(sampler=optuna.samplers.GridSampler(space, seed=0))
+    spec = _spec(space={name: spaces.Categorical(tuple(values)) for name, values in space.items()},
+                 sampler="grid")
+    grid = optuna.create_study(sampler=make_sampler(spec, 0))
     dead = grid.ask()                       # created, but killed before suggesting anything
     frozen = grid.trials[dead.number]
     assert frozen.params == {}

@@ -36,11 +36,19 @@ def lock_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.lock")
 
 
+POSTGRES_PREFIXES = ("postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://")
+
+
 def engine_url(url: str) -> str:
-    """``postgresql://`` means psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3 otherwise); a
-    relative SQLite file lies under the project folder."""
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    """The SQLAlchemy URL of the study store ``url``.
+
+    Returns a PostgreSQL URL with the pinned driver, psycopg 3, named (``postgresql+psycopg://``):
+    for ``postgresql://``, and for ``postgresql+psycopg2://`` too (psycopg2, the driver pinned
+    before, is no longer installed), so a params.yaml written for it keeps working. A relative
+    SQLite file comes back under the project folder.
+    """
+    if url.startswith(POSTGRES_PREFIXES):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
     return local_store_uri(url)
 
 
@@ -57,7 +65,7 @@ def open_storage(url: str, *, heartbeat_s: int,
         if path.parent != project_dir() and not ignore.exists():
             ignore.write_text("# Optuna studies (textrnn tune): local state, not for git\n*\n")
         engine_kwargs = {"connect_args": {"timeout": 120}}  # wait for another worker's write
-    elif not url.startswith(("postgresql://", "postgresql+psycopg2://")):
+    elif not url.startswith(POSTGRES_PREFIXES):
         raise ParamsError(
             f"tune.storage = {url!r}: use sqlite:///path/file.db or postgresql://user@host/db"
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -28,11 +29,12 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -48,7 +50,29 @@ DEFAULTS_ATTR = "defaults"    # user attr: True on the trial that runs the param
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
+def grid_points(grid: Mapping[str, Sequence[Any]], seed: int) -> list[dict[str, Any]]:
+    """Every point of ``grid``, in the order Optuna's ``GridSampler(grid, seed=seed)`` numbers them.
+
+    Returns a list whose item ``i`` holds the params that sampler gives a trial whose ``grid_id``
+    system attribute is ``i``: the product of the values with the names in sorted order (the last
+    name varying fastest), shuffled once by ``numpy.random.RandomState(seed)``. Optuna keeps that
+    list private; tests/unit/test_tuning.py checks this order against the params it assigns.
+    """
+    names = sorted(grid)
+    points = [dict(zip(names, values, strict=True))
+              for values in itertools.product(*(grid[name] for name in names))]
+    np.random.RandomState(seed).shuffle(points)
+    return points
+
+
 class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler that also says which params each ``grid_id`` stands for: ``points``
+    (see :func:`grid_points`)."""
+
+    def __init__(self, grid: Mapping[str, Sequence[Any]], *, seed: int) -> None:
+        super().__init__(grid, seed=seed)
+        self.points = grid_points(grid, seed)
+
     # Optuna's GridSampler calls study.stop() once the grid is exhausted, which only works inside
     # study.optimize; the worker loop below uses ask/tell and already caps the budget at the
     # grid's size, so the stop is not needed.
@@ -139,10 +163,9 @@ def _params_of(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """
     grid_id = trial.system_attrs.get("grid_id")
     sampler = study.sampler
-    if isinstance(sampler, optuna.samplers.GridSampler) and grid_id is not None:
+    if isinstance(sampler, _GridSampler) and grid_id is not None:
         # the grid sampler refuses a partial enqueue, and counts a failed point as visited
-        with contextlib.suppress(AttributeError, IndexError, TypeError):  # Optuna internals
-            return dict(zip(sampler._param_names, sampler._all_grids[grid_id], strict=True))
+        return dict(sampler.points[grid_id])
     return {**dict(trial.system_attrs.get("fixed_params") or {}), **trial.params}
 
 
