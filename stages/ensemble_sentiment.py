@@ -1,7 +1,8 @@
 """ensemble_sentiment: one model that averages the class probabilities of trained neural models.
 
--> models/sentiment/ensemble/model/    model.keras (raw strings in, like every neural model) and
-                                       meta.json; with train.sentiment.ensemble.members [] only
+-> models/sentiment/ensemble/model/    model.keras (raw strings in, like every neural model;
+                                       ends in a temperature fitted on val) and meta.json;
+                                       with train.sentiment.ensemble.members [] only
                                        meta.json, and evaluate leaves the ensemble out
 Nothing is trained: the members are read from models/sentiment/<member>/model/, as their records
 in metrics/trained/sentiment/ (the stage's dependency) name them. Averaging
@@ -34,15 +35,19 @@ def main() -> None:
         return
 
     from textrnn.sentiment import models as sentiment_models
+    from textrnn.sentiment.calibration import calibrate
     from textrnn.sentiment.evaluation import classification_metrics
 
     loaded = sentiment_models.load_all({m: trained_model_dir("sentiment", m) for m in members})
     classes = loaded[members[0]].classes
     model = sentiment_models.ensemble({name: m.keras_model for name, m in loaded.items()})
     val = sentiment_split("val")  # never test
-    val_metrics = classification_metrics(
-        sentiment_models.encode_labels(list(val.label), classes, "val"),
-        sentiment_models.predict_keras(model, list(val.text)))
+    y_val = sentiment_models.encode_labels(list(val.label), classes, "val")
+    # the mean of calibrated members is not calibrated itself: a temperature of its own
+    fitted = calibrate(y_val, sentiment_models.predict_keras(model, list(val.text)))
+    model = sentiment_models.with_temperature(model, fitted.temperature)
+    val_metrics = classification_metrics(y_val, sentiment_models.predict_keras(model,
+                                                                                list(val.text)))
 
     tracking.configure(params.tracking.uri, params.tracking.experiment)
     import mlflow
@@ -52,9 +57,14 @@ def main() -> None:
     run_params = {"model": "ensemble", "dataset": dataset, "members": members,
                   "member_runs": {n: m.meta.get("mlflow_run_id") for n, m in loaded.items()}}
     with tracking.start_run(run_name="sentiment/ensemble", stage="ensemble_sentiment",
-                            params=run_params, tags={"task": "sentiment", "model": "ensemble"}
-                            ) as mlrun:
+                            params=run_params, dataset=dataset,
+                            tags={"task": "sentiment", "model": "ensemble"}) as mlrun:
+        tracking.log_splits(dataset, {"validation": val}, targets="label",
+                            source=paths.SENTIMENT_SPLITS)
         mlflow.log_metrics({f"val/{k}": v for k, v in val_metrics.items()})
+        # val/temperature, val/ece_before ...: sorted after val/accuracy in MLflow's views
+        mlflow.log_metrics({f"val/{k.removeprefix('val_')}": v
+                            for k, v in fitted.as_dict().items()})
         with atomic_dir(MODEL_DIR) as tmp:
             model.save(tmp / sentiment_models.KERAS_FILE)
             write_json(tmp / "meta.json", {
@@ -63,6 +73,7 @@ def main() -> None:
                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "git_commit": tracking.git_info()["git_commit"],
                 "mlflow_run_id": mlrun.info.run_id, "val_metrics": val_metrics,
+                "calibration": fitted.as_dict(),
                 "member_val_accuracy": {n: m.meta.get("val_metrics", {}).get("accuracy")
                                         for n, m in loaded.items()},
             })

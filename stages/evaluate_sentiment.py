@@ -25,13 +25,14 @@ import numpy as np
 from textrnn import paths, tracking
 from textrnn.config import load_params
 from textrnn.handoff import read_history, sentiment_split, trained_model_dir, write_curves
-from textrnn.io import atomic_dir, write_json, write_text
+from textrnn.io import atomic_dir, atomic_path, write_json, write_text
 from textrnn.stage import run
 
 log = logging.getLogger(__name__)
 PLOTS_DIR = Path("plots/sentiment/evaluate")
 PREDICTIONS_DIR = Path("plots/sentiment/predictions")
 REPORT = Path("reports/sentiment.md")
+RELIABILITY = Path("plots/sentiment/reliability.csv")
 INTERVAL_METRICS = ("accuracy", "f1", "kappa")    # the metrics evaluate gives intervals for
 
 
@@ -45,7 +46,7 @@ def main() -> None:
         directories[paths.ENSEMBLE] = paths.model_dir("sentiment", paths.ENSEMBLE)
     names = list(directories)
 
-    from textrnn.sentiment import behaviour, evaluation, plots
+    from textrnn.sentiment import behaviour, calibration, evaluation, plots
     from textrnn.sentiment import models as sentiment_models
     from textrnn.sentiment.reports import sentiment_markdown
 
@@ -82,17 +83,29 @@ def main() -> None:
         entry["accuracy_by_origin"] = evaluation.accuracy_by_group(y_test, pred[name],
                                                                     list(test.origin))
         entry["val"] = val_scores[name]
+        entry["calibration"] = calibration.calibration_metrics(
+            y_test, proba[name], temperature_of(models[name]),
+            samples=settings.bootstrap_samples, confidence=settings.confidence, seed=params.seed)
         if checks[name].rates:
             entry["behaviour"] = checks[name].metrics()
         results[name] = entry
+    explained = _explain_champion(models[champion], classes, list(test.text), y_test,
+                                  proba[champion])
+    if explained.get("completeness"):
+        results[champion]["attributions"] = explained["completeness"]
     all_histories = {name: read_history("sentiment", name) for name in trained}
     write_curves(paths.curves_path("sentiment"), all_histories)
     histories = {name: h for name, h in all_histories.items() if h}
     diagnostics = {name: evaluation.training_diagnostics(h) for name, h in histories.items()}
 
+    reliability = {name: {
+        "uncalibrated": calibration.reliability(
+            y_test, calibration.rescale(proba[name], 1.0 / temperature_of(models[name]))),
+        "calibrated": calibration.reliability(y_test, proba[name])} for name in names}
     images = _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories,
-                          champion=champion, confidence=settings.confidence)
+                          reliability, champion=champion, confidence=settings.confidence)
     _write_predictions(pred, y_test, classes)
+    _write_reliability(reliability)
     # Each row of `dvc metrics show` leads to its MLflow run.
     write_json("metrics/sentiment.json", {
         n: {**r, "mlflow_run_id": models[n].meta.get("mlflow_run_id")} for n, r in results.items()})
@@ -105,6 +118,8 @@ def main() -> None:
         diagnostics=diagnostics, classes=classes,
         ensemble_members=params.train.sentiment.ensemble.members,
         behaviour_failures=checks[champion].failures, behaviour_counts=checks[champion].counts,
+        mistakes=explained.get("mistakes"), explain_note=explained.get("note"),
+        explain_seconds=explained.get("seconds_per_sentence"),
         images={caption: f"../{path}" for caption, path in images.items()}))
     _log_to_mlflow(params.tracking, models, results, images)
     from textrnn import registry
@@ -117,8 +132,8 @@ def main() -> None:
           + ", ".join(f"{n} {r['accuracy']:.4f}" for n, r in results.items()))
 
 
-def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories, *,
-                 champion, confidence):
+def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histories,
+                 reliability, *, champion, confidence):
     """PNG files into plots/sentiment/evaluate/; returns {caption: path}."""
     from sklearn.metrics import roc_curve
 
@@ -140,6 +155,9 @@ def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histo
                                f"Test metrics, {confidence:.0%} bootstrap intervals",
                                tmp / "metrics.png", champion=champion)
         images["Test metrics with intervals"] = f"{PLOTS_DIR}/metrics.png"
+        plots.reliability_diagrams(reliability, {n: r["calibration"] for n, r in results.items()},
+                                   tmp / "reliability.png")
+        images["Reliability diagrams (test)"] = f"{PLOTS_DIR}/reliability.png"
         if histories:
             plots.training_curves(histories, tmp / "training_curves.png")
             images["Training curves"] = f"{PLOTS_DIR}/training_curves.png"
@@ -148,6 +166,65 @@ def _write_plots(plots, evaluation, results, proba, pred, y_test, classes, histo
             plots.confusion_matrix(cm, classes, f"{name} (test)", tmp / f"confusion_{name}.png")
             images[f"Confusion matrix: {name}"] = f"{PLOTS_DIR}/confusion_{name}.png"
     return images
+
+
+MISTAKES_SHOWN = 5          # the champion's most confident test mistakes, with attributions
+COMPLETENESS_ROWS = 100     # test sentences whose attributions are checked for completeness
+
+
+def _explain_champion(model, classes, texts, y_test, proba) -> dict:
+    """The champion's most confident mistakes on test with word attributions, and the
+    completeness of its attributions on the first test sentences (integrated gradients:
+    :mod:`textrnn.sentiment.explain`). A model that cannot be explained gets a note instead."""
+    import time
+
+    from textrnn.errors import UserError
+    from textrnn.sentiment import explain
+
+    if model.keras_model is None:
+        return {"note": "the champion is a scikit-learn model: word attributions are computed "
+                        "for the neural models only"}
+    try:
+        explainer = explain.Explainer(model.keras_model, classes)
+    except UserError as exc:
+        return {"note": str(exc)}
+    predicted = proba.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_test)
+    order = wrong[np.argsort(-proba[wrong].max(axis=1), kind="stable")][:MISTAKES_SHOWN]
+    mistakes = []
+    for row, why in zip(order, explainer([texts[i] for i in order]), strict=True):
+        mistakes.append({"text": texts[row], "actual": classes[y_test[row]],
+                         "predicted": why.label, "probability": float(proba[row].max()),
+                         "tokens": why.tokens, "scores": why.scores})
+    started = time.perf_counter()
+    checked = explainer(texts[:COMPLETENESS_ROWS])
+    seconds = time.perf_counter() - started
+    gaps = np.abs([e.completeness_gap for e in checked if e.tokens])
+    completeness = {
+        "sentences": len(gaps), "tolerance": explain.COMPLETENESS_TOLERANCE,
+        "steps": explain.DEFAULT_STEPS, "max_gap": float(gaps.max()) if len(gaps) else 0.0,
+        "within_tolerance": float(np.mean(gaps <= explain.COMPLETENESS_TOLERANCE))
+        if len(gaps) else 1.0}
+    # the time goes to the report only: metrics/sentiment.json stays identical between reruns
+    return {"mistakes": mistakes, "completeness": completeness,
+            "seconds_per_sentence": seconds / max(len(checked), 1)}
+
+
+def temperature_of(model) -> float:
+    """The temperature inside a saved model (meta.json's calibration; 1.0 when it has none)."""
+    return float((model.meta.get("calibration") or {}).get("temperature", 1.0))
+
+
+def _write_reliability(reliability) -> None:
+    """plots/sentiment/reliability.csv: per model, the reliability diagram's points with and
+    without its temperature (DVC's ``reliability`` template draws them)."""
+    with atomic_path(RELIABILITY) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", "probabilities", "confidence", "accuracy", "count"])
+        for name, by_kind in reliability.items():
+            for label, rows in by_kind.items():
+                writer.writerows([name, label, f"{row['confidence']:.6f}",
+                                  f"{row['accuracy']:.6f}", row["count"]] for row in rows)
 
 
 def _write_predictions(pred, y_test, classes) -> None:

@@ -1,9 +1,12 @@
-"""train_sentiment@<model>: fit one sentiment model on train, score it on val, save it end to end.
+"""train_sentiment@<model>: fit one sentiment model on train, calibrate it and score it on val,
+save it end to end.
 
 -> models/sentiment/<model>/model/          model.keras (raw strings in) or model.skops, meta.json
 -> metrics/trained/sentiment/<model>.json   val metrics, the model's digest (ensemble, evaluate)
 -> plots/sentiment/history/<model>.csv      per-epoch loss, accuracy, val_loss, val_accuracy, lr
 -> models/sentiment/<model>/train_state/    backup kept between runs: a killed run resumes
+The temperature (temperature scaling, fitted on val) goes inside the saved model and into
+meta.json's ``calibration`` with val NLL and ECE before and after it.
 Reads models/specs/sentiment/<model>/model.json (resolve: kind and params),
 models/sentiment/<model>/best_params.json (tune) when it exists, and models/embeddings/ (embed)
 when the model starts from pretrained word vectors. Prints one line per tuned value.
@@ -52,6 +55,7 @@ def main() -> None:
     word_vectors = for_model(model_params, key)
 
     from textrnn.seeding import seed_everything
+    from textrnn.sentiment.calibration import calibrate
     from textrnn.sentiment.evaluation import classification_metrics
     from textrnn.sentiment.models import encode_labels
     from textrnn.training import prepare_work_dir
@@ -72,16 +76,20 @@ def main() -> None:
     from textrnn import registry
 
     with tracking.start_run(run_name=f"sentiment/{name}", stage=f"train_sentiment@{name}",
-                            params=run_params, tags={"task": "sentiment", "model": name,
-                                                     "kind": kind.name}) as mlrun:
+                            params=run_params, dataset=dataset,
+                            tags={"task": "sentiment", "model": name, "kind": kind.name}) as mlrun:
+        tracking.log_splits(dataset, {"train": train, "validation": val}, targets="label",
+                            source=SENTIMENT_SPLITS)
         history = model.fit(list(train.text), list(train.label), list(val.text), list(val.label),
                             seed=params.seed, work_dir=work_dir)
-        val_proba = model.predict_proba(list(val.text))
-        val_metrics = classification_metrics(encode_labels(list(val.label), model.classes, "val"),
-                                             val_proba)
-        for epoch in range(len(history.get("loss", []))):
-            mlflow.log_metrics({k: history[k][epoch] for k in HISTORY_COLUMNS}, step=epoch + 1)
+        y_val = encode_labels(list(val.label), model.classes, "val")
+        fitted = calibrate(y_val, model.predict_proba(list(val.text)))
+        model.set_temperature(fitted.temperature)     # kept inside the saved model
+        val_metrics = classification_metrics(y_val, model.predict_proba(list(val.text)))
         mlflow.log_metrics({f"val/{k}": v for k, v in val_metrics.items()})
+        # val/temperature, val/ece_before ...: sorted after val/accuracy in MLflow's views
+        mlflow.log_metrics({f"val/{k.removeprefix('val_')}": v
+                            for k, v in fitted.as_dict().items()})
 
         model_dir = paths.model_dir("sentiment", name)
         with atomic_dir(model_dir) as tmp:
@@ -91,7 +99,7 @@ def main() -> None:
                 "dataset": dataset,
                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "git_commit": tracking.git_info()["git_commit"], "mlflow_run_id": mlrun.info.run_id,
-                "val_metrics": val_metrics, "tuned": tuned,
+                "val_metrics": val_metrics, "calibration": fitted.as_dict(), "tuned": tuned,
                 "tuned_values": {k: {"params_yaml": old, "tuned": new}
                                  for k, (old, new) in changes.items()},
                 "pretrained_embedding_coverage": getattr(model, "embedding_coverage", None),
@@ -101,7 +109,8 @@ def main() -> None:
         write_trained_record("sentiment", name, kind=kind.name, model_dir=model_dir,
                              mlflow_run_id=mlrun.info.run_id, val=val_metrics)
     print(f"train_sentiment@{name}: val accuracy {val_metrics['accuracy']:.4f} "
-          f"({len(history.get('loss', []))} epochs) -> {model_dir}")
+          f"({len(history.get('loss', []))} epochs), temperature {fitted.temperature:.3f} "
+          f"(val ECE {fitted.val_ece_before:.3f} -> {fitted.val_ece_after:.3f}) -> {model_dir}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 :func:`recurrent_layer` is the one place that makes a recurrent layer (the kind's ``cell``, one
 direction or two), so the builders never differ by one layer class.
 :class:`MaskedMaxMeanPooling` pools a masked sequence; :class:`RowEmbedding` is an embedding
-whose lookup reads only the batch's rows.
+whose lookup reads only the batch's rows; :class:`Temperature` rescales class probabilities
+(temperature scaling, kept inside a saved sentiment model).
 Custom layers are registered, so ``keras.saving.load_model(path, safe_mode=True)`` loads them
 once this module is imported (``import textrnn.layers``; the model modules of both tasks do it).
 """
@@ -120,3 +121,30 @@ class RowEmbedding(layers.Embedding):
         if keras.backend.standardize_dtype(inputs.dtype) not in ("int32", "int64"):
             inputs = ops.cast(inputs, "int32")
         return ops.cast(table.sparse_read(inputs), self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class Temperature(layers.Layer):
+    """Class probabilities (batch, n_classes) -> the same rescaled by temperature scaling.
+
+    ``softmax(log(p) / temperature)`` equals ``softmax(logits / temperature)`` for the logits
+    that gave ``p`` (the log-sum-exp term cancels), so the layer can follow any softmax output.
+    A temperature above 1 softens over-confident probabilities; the most probable class never
+    changes. :mod:`textrnn.sentiment.calibration` fits it on the validation split.
+    """
+
+    def __init__(self, temperature: float = 1.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+
+    def call(self, inputs: Any) -> Any:
+        logits = ops.log(ops.maximum(inputs, 1e-30))          # (batch, n_classes), up to a constant
+        return ops.softmax(logits / self.temperature, axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "temperature": self.temperature}

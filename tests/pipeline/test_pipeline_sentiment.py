@@ -3,6 +3,7 @@ params."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 import yaml
 from conftest import copy_repo, run_cmd
+
+from textrnn.sentiment.calibration import rescale
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -107,11 +110,51 @@ def test_the_ensemble_averages_its_members_on_raw_strings(repo):
     members = [sentiment_models.load(dest / f"models/sentiment/{name}/model").predict_proba(texts)
                for name in meta["members"]]
     ensemble = sentiment_models.load(dest / "models/sentiment/ensemble/model").predict_proba(texts)
-    np.testing.assert_allclose(ensemble, np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
+    # the mean of the members, then the ensemble's own temperature (fitted on val)
+    mean = rescale(np.mean(members, axis=0), meta["calibration"]["temperature"])
+    np.testing.assert_allclose(ensemble, mean, rtol=1e-5, atol=1e-6)
     # saved without optimizer state: a file loads with Keras alone, in safe mode
     raw = keras.saving.load_model(dest / "models/sentiment/ensemble/model/model.keras",
                                   safe_mode=True)
     assert tuple(raw(np.asarray(texts, dtype=object)).shape) == (3, 2)
+
+
+def test_every_model_is_calibrated_on_val_without_changing_a_prediction(repo):
+    """Each saved model ends in its temperature: the test probabilities it gives, rescaled back
+    by 1 / T, pick the same class for every row, so test accuracy is the same either way."""
+    dest, _ = repo
+    import pandas as pd
+
+    from textrnn.sentiment import models as sentiment_models
+
+    test = pd.read_parquet(dest / "data/split/sentiment/test.parquet")
+    metrics = json.loads((dest / "metrics/sentiment.json").read_text())
+    for name in EVALUATED:
+        model_dir = dest / f"models/sentiment/{name}/model"
+        fitted = json.loads((model_dir / "meta.json").read_text())["calibration"]
+        entry = metrics[name]["calibration"]
+        assert entry["temperature"] == fitted["temperature"] > 0
+        assert fitted["val_nll_after"] <= fitted["val_nll_before"]       # fitted on val
+        calibrated = sentiment_models.load(model_dir).predict_proba(list(test.text))
+        uncalibrated = rescale(calibrated, 1.0 / fitted["temperature"])
+        np.testing.assert_array_equal(calibrated.argmax(1), uncalibrated.argmax(1))
+        for key in ("ece_before", "ece_after", "brier_before", "brier_after"):
+            assert 0 <= entry[key] <= 1, (name, key)
+    rows = list(csv.DictReader((dest / "plots/sentiment/reliability.csv").open()))
+    assert {(r["model"], r["probabilities"]) for r in rows} == {
+        (n, k) for n in EVALUATED for k in ("uncalibrated", "calibrated")}
+    report = (dest / "reports/sentiment.md").read_text()
+    assert "## Calibration" in report
+    # the champion's confident mistakes come with word attributions (a neural champion), or the
+    # report says why not; completeness is checked on 100 test sentences
+    assert "## Why the champion errs: word attributions" in report
+    champion = json.loads((dest / "models/sentiment/champion.json").read_text())["model"]
+    checked = metrics[champion].get("attributions")
+    if champion in ("dummy", "tfidf_logreg"):
+        assert checked is None and "No attributions: the champion is a scikit-learn" in report
+    else:
+        assert checked["sentences"] == 100 and 0 <= checked["within_tolerance"] <= 1
+        assert "), predicted " in report
 
 
 def test_report_plots_and_history_are_written(repo):
@@ -128,7 +171,8 @@ def test_report_plots_and_history_are_written(repo):
     assert history[0] == "epoch,loss,accuracy,val_loss,val_accuracy,lr,epoch_seconds"
     assert 2 <= len(history) <= 3
     run_cmd(["dvc", "plots", "show", "-o", "dvc_plots"], dest)
-    assert (dest / "dvc_plots/index.html").is_file()
+    page = (dest / "dvc_plots/index.html").read_text()
+    assert "reliability on test, without and with the fitted temperature" in page
     shown = run_cmd(["dvc", "metrics", "show", "--json"], dest).stdout
     assert "bilstm" in shown and "roc_auc" in shown
 

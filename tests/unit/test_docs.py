@@ -18,6 +18,7 @@ import contextlib
 import copy
 import importlib.util
 import io
+import itertools
 import os
 import re
 import shlex
@@ -276,12 +277,25 @@ def dvc_exp_run_problems(page: Path, tmp_path: Path) -> list[str]:
         # `key` itself (`dvc exp run -S key=value` in prose) is a pattern, not a command: skipped
         if not overrides or any(_is_pattern(o.partition("=")[0]) for o in overrides):
             continue
-        found, params = check_overrides(overrides, PARAMS)
-        if not found:
-            problem = schema_problem(params, tmp_path)
-            found = [f"params.yaml would fail its checks: {problem}"] if problem else []
-        problems += [f"{snippet.where()}: `{shlex.join(words)}`: {p}" for p in found]
+        # `dvc exp run --queue -S key=a,b` queues one experiment per value (a sweep): each is
+        # checked on its own
+        choices = [_sweep(o) if "--queue" in words else [o] for o in overrides]
+        for combination in itertools.product(*choices):
+            found, params = check_overrides(list(combination), PARAMS)
+            if not found:
+                problem = schema_problem(params, tmp_path)
+                found = [f"params.yaml would fail its checks: {problem}"] if problem else []
+            problems += [f"{snippet.where()}: `{shlex.join(words)}`: {p}" for p in found]
     return problems
+
+
+def _sweep(override: str) -> list[str]:
+    """``key=a,b`` -> ``[key=a, key=b]`` (a sweep, in Hydra's grammar); a list or mapping value
+    (``[a,b]``, ``{a: 1, b: 2}``) stays one override."""
+    key, sep, raw = override.partition("=")
+    if not sep or raw.lstrip().startswith(("[", "{")) or "," not in raw:
+        return [override]
+    return [f"{key}={choice}" for choice in raw.split(",")]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
@@ -396,6 +410,7 @@ dvc exp run -S train.sentiment.defaults.network.dropout=0.3 \\
 dvc exp run -S '++train.sentiment.variants.lstm.unitz=128'   # a new key the schema refuses
 dvc exp run -S '++train.sentiment.variants.lstm_256={kind: lstm, units: 256}' \\
   -S 'train.sentiment.variants.lstm_256.units=512' -S ++seed.x=1
+dvc exp run --queue -S 'train.sentiment.defaults.network.units=64,many'  # one sweep value bad
 make docs && make publish
 $ textrnn generate "Dijo" --strategy nucleus
 textrnn serve --port <port>
@@ -410,16 +425,17 @@ def test_the_checks_find_rotted_commands(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(BROKEN_PAGE, encoding="utf-8")
     exp = dvc_exp_run_problems(page, tmp_path)
-    assert len(exp) == 3, exp
+    assert len(exp) == 4, exp
     assert exp[0].startswith(f"{page.as_posix()}:4: ") and "unitz is not in params.yaml" in exp[0]
     assert exp[1].startswith(f"{page.as_posix()}:6: ") and "would fail its checks" in exp[1]
     assert exp[2].startswith(f"{page.as_posix()}:7: ") and "seed is not a mapping" in exp[2]
+    assert exp[3].startswith(f"{page.as_posix()}:9: ") and "units = 'many' is invalid" in exp[3]
     make = make_problems(page)
     assert len(make) == 2, make
-    assert make[0].startswith(f"{page.as_posix()}:9: `make publish`")
-    assert make[1].startswith(f"{page.as_posix()}:14: `make deploy`")
+    assert make[0].startswith(f"{page.as_posix()}:10: `make publish`")
+    assert make[1].startswith(f"{page.as_posix()}:15: `make deploy`")
     cli = textrnn_problems(page)
-    assert len(cli) == 1 and cli[0].startswith(f"{page.as_posix()}:10: "), cli
+    assert len(cli) == 1 and cli[0].startswith(f"{page.as_posix()}:11: "), cli
     assert "invalid choice: 'nucleus'" in cli[0]
 
 

@@ -27,7 +27,7 @@ from keras import layers
 from textrnn import model_files, training
 from textrnn.config import DummyParams, SentimentNeuralParams, TfidfLogregParams, VectorizerParams
 from textrnn.errors import DataError, UserError
-from textrnn.layers import MaskedMaxMeanPooling, RowEmbedding, recurrent_stack
+from textrnn.layers import MaskedMaxMeanPooling, RowEmbedding, Temperature, recurrent_stack
 from textrnn.sentiment.batching import bucketed_dataset
 from textrnn.sentiment.text import make_vectorizer, vectorize
 
@@ -46,6 +46,8 @@ class SentimentModel(Protocol):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...  # (n, n_classes)
 
     def save(self, directory: Path) -> Path: ...
+
+    def set_temperature(self, temperature: float) -> None: ...  # calibrated from now on
 
 
 def encode_labels(labels: Sequence[str], classes: Sequence[str], split: str) -> np.ndarray:
@@ -86,6 +88,19 @@ class SklearnSentiment:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.estimator.predict_proba(np.asarray(texts, dtype=object)).astype("float64")
+
+    def set_temperature(self, temperature: float) -> None:
+        """Temperature scaling inside the estimator: a linear model's logits are its weights
+        times the features, so dividing ``coef_`` and ``intercept_`` by ``temperature`` is
+        exact (the saved file stays a plain scikit-learn pipeline). 1.0 changes nothing."""
+        if temperature == 1.0:
+            return
+        final = self.estimator.steps[-1][1] if hasattr(self.estimator, "steps") else self.estimator
+        if not (hasattr(final, "coef_") and hasattr(final, "intercept_")):
+            raise UserError(f"{type(final).__name__} has no logits to scale; temperature "
+                            f"{temperature} cannot be kept inside it")
+        final.coef_ = final.coef_ / temperature
+        final.intercept_ = final.intercept_ / temperature
 
     def save(self, directory: Path) -> Path:
         import skops.io
@@ -203,6 +218,14 @@ def end_to_end(vectorizer: layers.TextVectorization, network: keras.Model) -> ke
     return keras.Model(text, weights_only(vectorizer(text)), name="sentiment")
 
 
+def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
+    """Raw strings (batch,) -> ``model``'s probabilities rescaled by ``temperature`` (a
+    :class:`~textrnn.layers.Temperature` layer named ``temperature`` after its last layer, on
+    the same graph: vectorizer, network [or the ensemble's members and mean], temperature)."""
+    scaled = Temperature(temperature, name="temperature")(model.outputs[0])
+    return keras.Model(model.inputs[0], scaled, name=model.name)
+
+
 def ensemble(members: dict[str, keras.Model]) -> keras.Model:
     """Raw strings (batch,) -> the mean of the ``members``' probabilities (end-to-end models).
 
@@ -263,6 +286,12 @@ class KerasSentiment:
         if self.model is None:
             raise RuntimeError("fit or load the model first")
         return predict_keras(self.model, texts)
+
+    def set_temperature(self, temperature: float) -> None:
+        """End the exported model in a :class:`~textrnn.layers.Temperature` layer."""
+        if self.model is None:
+            raise RuntimeError("fit the model first")
+        self.model = with_temperature(self.model, temperature)
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / KERAS_FILE

@@ -129,3 +129,43 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path
         ax.set_title(f"{key} (dashed: train, solid: validation)")
     axes[1].legend(fontsize="small")
     _save(fig, path)
+
+
+def reliability_diagrams(reliability: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]],
+                         figures: Mapping[str, Mapping[str, float]], path: Path) -> None:
+    """One panel per model: accuracy against mean confidence per bin, without and with the
+    model's temperature, on the diagonal of perfect calibration. ``reliability[model][kind]``:
+    rows of :func:`textrnn.sentiment.calibration.reliability` (kind ``uncalibrated`` or
+    ``calibrated``); ``figures[model]``: its ``temperature`` and ``ece_before`` / ``ece_after``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(reliability)
+    lowest = min((p["confidence"] for kinds in reliability.values() for points in kinds.values()
+                  for p in points), default=0.0)
+    left = np.floor(lowest * 10) / 10          # binary models: no confidence below 0.5
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 3.0 * rows), dpi=100,
+                             squeeze=False, sharex=True, sharey=True)
+    styles = {"uncalibrated": {"color": "tab:red", "marker": "o", "linestyle": "--"},
+              "calibrated": {"color": "tab:blue", "marker": "s", "linestyle": "-"}}
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        for kind, points in reliability[name].items():
+            ax.plot([p["confidence"] for p in points], [p["accuracy"] for p in points],
+                    label=kind, markersize=3, **styles.get(kind, {}))
+        f = figures[name]
+        ax.set_title(f"{name}: T {f['temperature']:.2f}\nECE {f['ece_before']:.3f} -> "
+                     f"{f['ece_after']:.3f}", fontsize="small")
+        ax.set_xlim(left, 1.0)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("confidence (top probability)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    axes[0, 0].legend(loc="upper left", fontsize="x-small")
+    _save(fig, path)
