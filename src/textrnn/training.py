@@ -19,7 +19,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +125,11 @@ class _EpochLog(keras.callbacks.Callback):
     and seeds the other callbacks' state from the rows it keeps.
     """
 
-    def __init__(self, path: Path, resumables: Iterable[Any], verbose: bool):
+    def __init__(self, path: Path, resumables: Iterable[Any], verbose: bool,
+                 derived: Callable[[dict[str, float]], dict[str, float]] | None = None):
         super().__init__()
         self.path = path
+        self.derived = derived
         self.resumables = list(resumables)
         self.verbose = verbose
         self.rows: list[dict[str, float]] = (
@@ -159,6 +161,8 @@ class _EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {"epoch": epoch}
         row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
+        if self.derived is not None:
+            row.update(self.derived(row))
         row["lr"] = self._lr
         row["epoch_seconds"] = time.perf_counter() - self._started
         self.rows.append(row)
@@ -227,11 +231,13 @@ def fit(
     monitor: str = "val_loss",
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
+    derived: Callable[[dict[str, float]], dict[str, float]] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` (compiled) and return the per-epoch history: ``{name: [value per epoch]}``.
 
     The history holds every metric Keras logs (``loss``, ``val_loss``, ...) plus ``epoch`` (from
-    0), ``lr`` (learning rate used in that epoch) and ``epoch_seconds``. On return the model holds
+    0), ``lr`` (learning rate used in that epoch), ``epoch_seconds`` and what ``derived(row)``
+    returns for each epoch's row (e.g. perplexities from the losses). On return the model holds
     the weights of the best epoch by ``monitor``. ``work_dir`` keeps the backup, the best weights
     and the history; the backup is deleted when training completes, the rest is left for the caller.
     Learning-rate reduction waits half the early-stopping patience (at least one epoch).
@@ -252,7 +258,8 @@ def fit(
     checkpoint = _ResumableCheckpoint(
         best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
     )
-    epoch_log = _EpochLog(work_dir / HISTORY_FILE, [early, reduce_lr, checkpoint], bool(verbose))
+    epoch_log = _EpochLog(work_dir / HISTORY_FILE, [early, reduce_lr, checkpoint], bool(verbose),
+                          derived)
     # BackupAndRestore goes last, so that an epoch is only 'done' once every other callback has
     # recorded it; the first epoch of a resumed run sees the others' state seeded by _EpochLog.
     callbacks = [

@@ -146,11 +146,16 @@ def fit_model(
     val_ds = eval_dataset(val_ids, sequence_length=sequence_length, batch_size=params.batch_size)
     history = training.fit(model, train_ds, val_ds, epochs=params.epochs,
                            patience=params.patience, work_dir=work_dir,
-                           extra_callbacks=[counter, *extra_callbacks], verbose=verbose)
-    for key in ("loss", "val_loss"):
-        if key in history:
-            history[key.replace("loss", "perplexity")] = [math.exp(v) for v in history[key]]
+                           extra_callbacks=[counter, *extra_callbacks], verbose=verbose,
+                           derived=perplexities)
     return model, history
+
+
+def perplexities(row: dict[str, float]) -> dict[str, float]:
+    """``perplexity`` and ``val_perplexity`` of an epoch's row: exp of its mean losses per
+    character (part of each row, so they reach MLflow as the epoch ends)."""
+    return {key.replace("loss", "perplexity"): math.exp(row[key])
+            for key in ("loss", "val_loss") if key in row}
 
 
 # ----------------------------------------------------------------------------- exact perplexity
