@@ -197,6 +197,7 @@ def test_each_epoch_reaches_the_active_mlflow_run_while_training_runs(tmp_path):
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("live-curves")    # not an experiment id an earlier test left active
     client = mlflow.MlflowClient()
     train, val = _data()
     fit_params = FIT.model_copy(update={"epochs": 3, "patience": 5})
