@@ -43,12 +43,35 @@ def project_dir(start: str | os.PathLike | None = None) -> Path:
     return here
 
 
-def local_store_uri(uri: str) -> str:
-    """``sqlite:///relative.db`` as ``sqlite:////<project>/relative.db`` (see
-    :func:`project_dir`); any other URI as it is."""
+POSTGRES_PREFIXES = ("postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://")
+
+
+def store_url(uri: str) -> str:
+    """The SQLAlchemy URL of a store named in params.yaml (MLflow's ``tracking.uri``, the tuning
+    studies' ``tune.storage``); any other URI (a tracking server) as it is.
+
+    PostgreSQL: the pinned driver, psycopg 3, named (``postgresql+psycopg://``), for
+    ``postgresql://`` and for ``postgresql+psycopg2://`` too (psycopg2, pinned before, is no
+    longer installed). SQLite: a relative file under :func:`project_dir`, so that a queued DVC
+    experiment uses the project's store, not one in its throw-away copy.
+    """
+    if uri.startswith(POSTGRES_PREFIXES):
+        return "postgresql+psycopg://" + uri.split("://", 1)[1]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return f"sqlite:///{project_dir() / uri.removeprefix('sqlite:///')}"
     return uri
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` store (a relative one under :func:`project_dir`), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(store_url(uri).removeprefix("sqlite:///"))
+
+
+def lock_file(path: Path) -> Path:
+    """The lock file beside the SQLite file ``path`` (first writes, trial claims)."""
+    return path.with_name(f"{path.name}.lock")
 
 
 def spec_dir(task: str) -> Path:

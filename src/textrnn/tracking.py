@@ -173,17 +173,15 @@ def configure(uri: str, experiment: str) -> None:
 
     if uri.startswith(("http://", "https://")):
         probe_server(uri)
-    if uri.startswith(("postgresql://", "postgresql+psycopg2://")):  # the pinned psycopg 3
-        uri = "postgresql+psycopg://" + uri.split("://", 1)[1]
-    uri = paths.local_store_uri(uri)       # a queued DVC experiment logs to the project's store
+    uri = paths.store_url(uri)      # psycopg 3; a queued DVC experiment logs to the project's
     mlflow.set_tracking_uri(uri)
-    local = uri.startswith("sqlite:///")
+    database = paths.sqlite_file(uri)
     # Parallel experiments opening a new SQLite store together would all create its tables.
-    first_contact = (file_lock(uri.removeprefix("sqlite:///") + ".lock") if local
+    first_contact = (file_lock(paths.lock_file(database)) if database is not None
                      else contextlib.nullcontext())
     try:
         with _bounded_http(), first_contact:
-            _open_experiment(mlflow, experiment, local=local)
+            _open_experiment(mlflow, experiment, local=database is not None)
     except Exception as exc:  # noqa: BLE001 (MLflow raises many kinds; all mean 'unreachable')
         raise UserError(
             f"MLflow tracking store {uri!r} is not reachable ({_one_line(exc)}); {_fallback_hint()}"

@@ -241,16 +241,17 @@ def test_a_queued_experiments_copy_logs_to_the_projects_stores(tmp_path, monkeyp
     """DVC runs a queued experiment in <project>/.dvc/tmp/exps/<tmp>/: relative SQLite stores
     resolve to the project's files, not to throw-away copies."""
     from textrnn import paths
-    from textrnn.tuning.storage import engine_url, sqlite_path
 
     copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd"
     copy.mkdir(parents=True)
     monkeypatch.chdir(copy)
     assert paths.project_dir() == tmp_path.resolve()
-    assert paths.local_store_uri("sqlite:///mlflow.db") == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
-    assert sqlite_path("sqlite:///.tune/studies.db") == tmp_path.resolve() / ".tune/studies.db"
-    assert engine_url("sqlite:///.tune/studies.db").startswith(f"sqlite:///{tmp_path.resolve()}/")
-    assert paths.local_store_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
-    assert paths.local_store_uri("http://mlflow:5000") == "http://mlflow:5000"
+    assert paths.store_url("sqlite:///mlflow.db") == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    studies = "sqlite:///.tune/studies.db"
+    assert paths.sqlite_file(studies) == tmp_path.resolve() / ".tune/studies.db"
+    assert paths.store_url(studies).startswith(f"sqlite:///{tmp_path.resolve()}/")
+    assert paths.store_url("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    assert paths.store_url("http://mlflow:5000") == "http://mlflow:5000"
+    assert paths.store_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg://u@h/db"
     monkeypatch.chdir(tmp_path)
     assert paths.project_dir() == tmp_path.resolve()

@@ -11,7 +11,6 @@ import functools
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -19,37 +18,7 @@ from optuna.trial import FrozenTrial
 
 from textrnn.errors import ParamsError, UserError
 from textrnn.io import file_lock
-from textrnn.paths import local_store_uri, project_dir
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL, else None; a relative
-    one under the project folder (:func:`textrnn.paths.project_dir`: a queued DVC experiment
-    shares the project's studies)."""
-    if not url.startswith("sqlite:///"):
-        return None
-    return Path(local_store_uri(url).removeprefix("sqlite:///"))
-
-
-def lock_path(path: Path) -> Path:
-    """The lock file beside the SQLite file ``path``."""
-    return path.with_name(f"{path.name}.lock")
-
-
-POSTGRES_PREFIXES = ("postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://")
-
-
-def engine_url(url: str) -> str:
-    """The SQLAlchemy URL of the study store ``url``.
-
-    Returns a PostgreSQL URL with the pinned driver, psycopg 3, named (``postgresql+psycopg://``):
-    for ``postgresql://``, and for ``postgresql+psycopg2://`` too (psycopg2, the driver pinned
-    before, is no longer installed), so a params.yaml written for it keeps working. A relative
-    SQLite file comes back under the project folder.
-    """
-    if url.startswith(POSTGRES_PREFIXES):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return local_store_uri(url)
+from textrnn.paths import POSTGRES_PREFIXES, lock_file, project_dir, sqlite_file, store_url
 
 
 def open_storage(url: str, *, heartbeat_s: int,
@@ -57,7 +26,7 @@ def open_storage(url: str, *, heartbeat_s: int,
                  ) -> optuna.storages.RDBStorage:
     """The study store at ``url``; a SQLite folder gets a .gitignore; ``on_stale`` gets dead
     trials."""
-    path = sqlite_path(url)
+    path = sqlite_file(url)
     engine_kwargs: dict[str, Any] = {}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,11 +45,11 @@ def open_storage(url: str, *, heartbeat_s: int,
                 lock = stack.enter_context(_advisory_locks(url, "textrnn-optuna-schema"))
                 stack.enter_context(lock())
             else:
-                stack.enter_context(file_lock(lock_path(path)))
+                stack.enter_context(file_lock(lock_file(path)))
             stack.enter_context(warnings.catch_warnings())  # heartbeats: 'experimental'
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                engine_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+                store_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
                 grace_period=4 * heartbeat_s, heartbeat_stale_trial_callback=on_stale,
             )
     except Exception as exc:  # noqa: BLE001 (SQLAlchemy and drivers raise many kinds)
@@ -94,9 +63,9 @@ def open_storage(url: str, *, heartbeat_s: int,
 def claim_lock(url: str,
                study_name: str) -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
     """Yield a factory of a lock that serialises trial claims of one study across processes."""
-    path = sqlite_path(url)
+    path = sqlite_file(url)
     if path is not None:
-        yield functools.partial(file_lock, lock_path(path))
+        yield functools.partial(file_lock, lock_file(path))
         return
     with _advisory_locks(url, study_name) as advisory_lock:
         yield advisory_lock
@@ -109,7 +78,7 @@ def _advisory_locks(url: str,
     import sqlalchemy
 
     key = zlib.crc32(name.encode()) & 0x7FFFFFFF
-    engine = sqlalchemy.create_engine(engine_url(url), poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(store_url(url), poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as conn:
 
