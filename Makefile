@@ -5,15 +5,39 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UI_PORT ?= 5000
 
-.PHONY: setup repro test test-fast lint docs docs-serve serve ui report bench screenshots clean
+.PHONY: setup gpu-tensorflow repro test test-fast lint docs docs-serve serve ui report bench screenshots clean
+
+# GPU=1 (make setup GPU=1): TensorFlow built with CUDA, with the CUDA libraries from PyPI
+# (tensorflow[and-cuda]), instead of the default CPU-only build. The choice is remembered in
+# $(GPU_MARK), so a reinstall after pyproject.toml changes keeps it; `make setup GPU=0` goes back.
+GPU_MARK := $(VENV)/.gpu
+TF_VERSION := $(shell sed -n 's/.*"tensorflow-cpu==\([0-9.]*\)".*/\1/p' pyproject.toml)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@if [ -f $(GPU_MARK) ]; then $(MAKE) --no-print-directory gpu-tensorflow; fi
 	@touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install the pinned dependencies
+setup: $(STAMP)  ## create .venv and install the pinned dependencies (GPU=1: CUDA TensorFlow)
+ifeq ($(GPU),1)
+	@touch $(GPU_MARK)
+	@$(MAKE) --no-print-directory gpu-tensorflow
+else ifeq ($(GPU),0)
+	@if [ -f $(GPU_MARK) ]; then rm $(GPU_MARK) && \
+		$(BIN)/python -m pip uninstall --quiet -y tensorflow && \
+		$(BIN)/python -m pip install --quiet "tensorflow-cpu==$(TF_VERSION)"; fi
+endif
+
+gpu-tensorflow:
+	@if $(BIN)/python -m pip show tensorflow-cpu >/dev/null 2>&1; then \
+		echo "replacing tensorflow-cpu $(TF_VERSION) with tensorflow[and-cuda] $(TF_VERSION)"; \
+		$(BIN)/python -m pip uninstall --quiet -y tensorflow-cpu && \
+		$(BIN)/python -m pip install --quiet "tensorflow[and-cuda]==$(TF_VERSION)"; fi
+	@$(BIN)/python -c "import tensorflow as tf; print('TensorFlow', tf.__version__, \
+		'built with CUDA:', tf.test.is_built_with_cuda(), '| GPUs:', \
+		[d.name for d in tf.config.list_physical_devices('GPU')] or 'none visible')"
 
 repro: $(STAMP)  ## run the whole pipeline (reads $$TEXTRNN_DATA_MIRROR when set)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

@@ -80,6 +80,7 @@ def main() -> None:
         rows += run_benchmark("bench_bucketing.py",
                               ["--epochs", "3" if args.quick else "8", "--params", network])
     rows += run_benchmark("bench_embedding.py", ["--epochs", "3" if args.quick else "8"])
+    rows += run_benchmark("bench_kernels.py", ["--quick"] if args.quick else [])
     rows += run_benchmark("bench_generation.py", [])
     rows += run_benchmark("bench_serving.py", ["--seconds", "4" if args.quick else "8"])
     rows += run_benchmark("bench_tune_vs_grid.py", ["--quick"] if args.quick else [])

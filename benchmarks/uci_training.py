@@ -3,7 +3,8 @@ epochs timed in turns.
 
 bench_bucketing.py and bench_embedding.py each compare two ways of training the same network
 (params.yaml's, or the train stage's with its tuned params); both read the split here and time
-their two sides with :func:`take_turns`.
+their two sides with :func:`take_turns`. bench_kernels.py reads the split here too and times
+its sides (a user's own script among them) with :func:`take_turns`.
 """
 
 from __future__ import annotations
@@ -74,11 +75,13 @@ def training_split(model: str, *, vector_words: bool = False, tuned: bool = Fals
 
 
 def take_turns(sides: dict[str, tuple[Any, Any]], epochs: int) -> dict[str, list[float]]:
-    """``{name: (compiled network, dataset)}`` -> seconds of each timed epoch, per name.
+    """``{name: (compiled network, data)}`` -> seconds of each timed epoch, per name.
 
-    One untimed epoch each first (tracing), then one epoch each in turn, ``epochs`` times, so
-    that a slow moment of a shared machine hits every side alike. An epoch is timed from its
-    start to its end (its batches and the dataset's iterator), not fit()'s set-up.
+    ``data``: a dataset, or a dict of ``model.fit`` keyword arguments (``{"x": ..., "y": ...,
+    "batch_size": 32}``: arrays, as a user's own script fits them). One untimed epoch each
+    first (tracing), then one epoch each in turn, ``epochs`` times, so that a slow moment of a
+    shared machine hits every side alike. An epoch is timed from its start to its end (its
+    batches and the dataset's iterator), not fit()'s set-up.
     """
     import keras
 
@@ -93,10 +96,13 @@ def take_turns(sides: dict[str, tuple[Any, Any]], epochs: int) -> dict[str, list
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
 
-    for network, ds in sides.values():
-        network.fit(ds, epochs=1, verbose=0)
+    fit_args = {name: data if isinstance(data, dict) else {"x": data, "shuffle": False}
+                for name, (_, data) in sides.items()}   # a dataset comes shuffled as it is
+    for name, (network, _) in sides.items():
+        network.fit(**fit_args[name], epochs=1, verbose=0)
     seconds: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(epochs):
-        for name, (network, ds) in sides.items():
-            network.fit(ds, epochs=1, verbose=0, callbacks=[EpochTimer(seconds[name])])
+        for name, (network, _) in sides.items():
+            network.fit(**fit_args[name], epochs=1, verbose=0,
+                        callbacks=[EpochTimer(seconds[name])])
     return seconds

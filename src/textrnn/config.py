@@ -168,6 +168,9 @@ class TrackingParams(Section):
 
 Optimizer = Literal["adam", "lazy_adam", "rmsprop", "sgd", "adamw"]
 Activation = Literal["relu", "tanh", "gelu", "elu", "sigmoid"]
+# LSTM layers: Keras' own (a loop over time on CPU, cuDNN on a GPU) or TensorFlow's fused CPU
+# kernel (textrnn.layers.FusedLSTM; cuDNN on a GPU). docs/performance.md measures both.
+Implementation = Literal["keras", "fused"]
 # a model's name is a folder name and a DVC stage suffix: lower case, digits, underscores
 ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 # Raw values, checked against a kind's params class by textrnn.catalog (which knows the kinds)
@@ -194,6 +197,8 @@ class FitParams(Section):
     batch_size: int = Field(ge=1, le=4096)
     epochs: int = Field(ge=1, le=1000)
     patience: int = Field(ge=1)            # early stopping on val_loss, best weights restored
+    # float16 compute, float32 weights (Keras' mixed_float16): for a GPU; refused without one
+    mixed_precision: bool = False
 
 
 class SentimentNeuralParams(FitParams):
@@ -215,6 +220,8 @@ class SentimentNeuralParams(FitParams):
     pooling: Literal["last", "mean", "max_mean"]
     # batches per call of the compiled train step: same results, less overhead per batch
     steps_per_execution: int = Field(ge=1, le=1024)
+    # LSTM layers on CPU: Keras' loop, or TensorFlow's fused kernel (textrnn.layers.FusedLSTM)
+    implementation: Implementation = "keras"
 
 
 class VectorizerParams(Section):
@@ -272,6 +279,7 @@ class CharlmNeuralParams(FitParams):
     units: int = Field(ge=1, le=4096)      # per recurrent layer
     layers: int = Field(ge=1, le=8)        # stacked recurrent layers
     dropout: float = Field(ge=0, lt=1)     # between layers (no recurrent dropout: slow on CPU)
+    implementation: Implementation = "keras"   # as for sentiment networks
     # batches per epoch (validation after each); 0 = one pass over the training text
     steps_per_epoch: int = Field(ge=0)
 

@@ -1,7 +1,8 @@
 """Layers shared by the model builders of every task.
 
 :func:`recurrent_layer` is the one place that makes a recurrent layer (the kind's ``cell``, one
-direction or two), so the builders never differ by one layer class.
+direction or two, Keras' loop or the fused kernel of :class:`FusedLSTM`), so the builders never
+differ by one layer class; :func:`recurrent_kernels` says which kernel each one runs.
 :class:`MaskedMaxMeanPooling` pools a masked sequence; :class:`RowEmbedding` is an embedding
 whose lookup reads only the batch's rows; :class:`Temperature` rescales class probabilities
 (temperature scaling, kept inside a saved sentiment model).
@@ -16,6 +17,15 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+IMPLEMENTATIONS = ("keras", "fused")
+
+
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU (then Keras' LSTM and GRU run cuDNN's kernels)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
 
 def recurrent_layer(
     cell: str,
@@ -26,6 +36,7 @@ def recurrent_layer(
     dropout: float = 0.0,
     recurrent_dropout: float = 0.0,
     l2: float = 0.0,
+    implementation: str = "keras",
     name: str | None = None,
     **kwargs: Any,
 ) -> layers.Layer:
@@ -36,10 +47,24 @@ def recurrent_layer(
     ``l2`` > 0 puts an L2 penalty on the input and recurrent kernels. Extra keyword arguments go
     to the Keras layer (e.g. ``return_state``, ``stateful``). Masks are honoured: masked steps
     leave the state unchanged and, with ``return_sequences``, output zeros.
+
+    ``implementation``: ``keras`` (Keras' layer: a loop over time on CPU, cuDNN on a GPU) or
+    ``fused`` (:class:`FusedLSTM`: TensorFlow's fused LSTM kernel on CPU, cuDNN on a GPU; without
+    recurrent dropout). Both hold the same weights and compute the same function. TensorFlow
+    has no fused kernel over a whole sequence for GRU or SimpleRNN: ``fused`` leaves them as
+    they are (:func:`recurrent_kernels` reports what each layer runs).
     """
     layer_class = getattr(layers, cell, None)
     if not (isinstance(layer_class, type) and issubclass(layer_class, layers.RNN)):
         raise ValueError(f"{cell!r} is not a recurrent layer class of keras.layers")
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if implementation == "fused" and layer_class is layers.LSTM:
+        if recurrent_dropout:
+            raise ValueError(f"implementation 'fused' has no recurrent dropout (got "
+                             f"{recurrent_dropout}): set recurrent_dropout: 0, or "
+                             "implementation: keras")
+        layer_class = FusedLSTM
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     layer = layer_class(
         units,
@@ -70,6 +95,115 @@ def recurrent_stack(
     return x
 
 
+def _fused_lstm(inputs: Any, h0: Any, c0: Any, mask: Any, *, kernel: Any, recurrent_kernel: Any,
+                bias: Any, go_backwards: bool) -> tuple[Any, Any, list[Any]]:
+    """An LSTM over ``inputs`` (batch, time, features) in one ``BlockLSTM`` op (and one op for
+    its gradient), in the format of Keras' backend loop: ``(last_output, outputs, [h, c])``.
+
+    The kernel's weight matrix is the input and recurrent kernels stacked, its gates in the
+    order input, cell, forget, output (Keras': input, forget, cell, output), with no forget bias
+    added and no cell clipping. (``BlockLSTMV2`` takes Keras' order, but its gradient is wrong
+    in TensorFlow 2.21: tests/unit/test_layers.py compares gradients.) ``mask`` (batch, time)
+    must be right-padded (True then False, as a post-padded embedding gives); each row's state
+    is read at its own length, outputs at masked steps are zeros, and ``go_backwards`` reverses
+    each row within its length (what cuDNN does), so rows of any length give what Keras'
+    loop gives.
+    """
+    import tensorflow as tf
+
+    batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
+    if mask is None:
+        lengths = tf.fill([batch], steps)
+    else:
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)                     # (batch,)
+    x = tf.transpose(inputs, (1, 0, 2))                                  # (time, batch, features)
+    if go_backwards:
+        x = tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+    i, f, c, o = tf.split(tf.concat([kernel, recurrent_kernel], axis=0), 4, axis=1)
+    b_i, b_f, b_c, b_o = tf.split(bias, 4)
+    no_peephole = tf.zeros_like(b_i)
+    _, cells, _, _, _, _, hidden = tf.raw_ops.BlockLSTM(            # each (time, batch, units)
+        seq_len_max=tf.cast(steps, tf.int64), x=x, cs_prev=c0, h_prev=h0,
+        w=tf.concat([i, c, f, o], axis=1), wci=no_peephole, wcf=no_peephole, wco=no_peephole,
+        b=tf.concat([b_i, b_c, b_f, b_o], axis=0), forget_bias=0.0, cell_clip=-1.0,
+        use_peephole=False)
+    last = tf.stack([tf.maximum(lengths - 1, 0), tf.range(batch)], axis=1)          # (batch, 2)
+    started = (lengths > 0)[:, None]                        # a row with no step keeps its state
+    h = tf.where(started, tf.gather_nd(hidden, last), h0)                        # (batch, units)
+    c = tf.where(started, tf.gather_nd(cells, last), c0)
+    real = tf.sequence_mask(lengths, steps)                                      # (batch, time)
+    outputs = tf.where(tf.transpose(real)[:, :, None], hidden, tf.zeros_like(hidden))
+    if go_backwards:
+        outputs = tf.reverse(tf.reverse_sequence(outputs, lengths, seq_axis=0, batch_axis=1),
+                             axis=[0])
+    return h, tf.transpose(outputs, (1, 0, 2)), [h, c]
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class FusedLSTM(layers.LSTM):
+    """``keras.layers.LSTM`` whose loop over time is TensorFlow's fused ``BlockLSTM`` kernel on
+    CPU: the whole sequence in one op forward and one backward, instead of a graph loop of small
+    ops per step. Same weights (``get_weights``/``set_weights`` swap with ``keras.layers.LSTM``),
+    same config, same function (masks included, tests/unit/test_layers.py). On a GPU it is
+    Keras' LSTM (cuDNN). Needs tanh/sigmoid activations, a bias and no recurrent dropout;
+    otherwise Keras' loop runs. Input ``dropout`` keeps one mask over the time steps, as Keras
+    does.
+    """
+
+    def fused(self) -> bool:
+        """Whether calls run the fused kernel (else Keras' own path)."""
+        cell = self.cell
+        return (keras.backend.backend() == "tensorflow" and not self.unroll
+                and not cell.recurrent_dropout and cell.use_bias
+                and cell.activation is keras.activations.tanh
+                and cell.recurrent_activation is keras.activations.sigmoid
+                and not gpu_visible())
+
+    def inner_loop(self, sequences: Any, initial_state: Any, mask: Any,
+                   training: bool = False) -> Any:
+        if not self.fused():
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if isinstance(mask, list | tuple):
+            mask = mask[0]
+        if training and self.dropout:
+            keep = self.cell.get_dropout_mask(sequences[:, 0, :])          # (batch, features)
+            sequences = sequences * ops.expand_dims(keep, axis=1)
+        return _fused_lstm(sequences, initial_state[0], initial_state[1], mask,
+                           kernel=self.cell.kernel, recurrent_kernel=self.cell.recurrent_kernel,
+                           bias=self.cell.bias, go_backwards=self.go_backwards)
+
+
+def recurrent_kernels(model: Any) -> dict[str, str]:
+    """``{layer name: kernel}`` for every recurrent layer of ``model`` (nested models and both
+    directions of a Bidirectional included): ``cudnn``, ``fused BlockLSTM`` or ``keras loop``.
+    What runs is decided at call time; this reports what the layer's checks choose here."""
+    from keras.src.backend.tensorflow.rnn import cudnn_ok
+
+    found: dict[str, str] = {}
+
+    def visit(layer: Any, name: str) -> None:
+        if isinstance(layer, layers.Bidirectional):
+            visit(layer.forward_layer, f"{name}/forward")
+            visit(layer.backward_layer, f"{name}/backward")
+        elif isinstance(layer, FusedLSTM) and layer.fused():
+            found[name] = "fused BlockLSTM"
+        elif isinstance(layer, layers.LSTM | layers.GRU):
+            cell = layer.cell
+            reset_after = getattr(cell, "reset_after", None)
+            cudnn = (layer.use_cudnn in ("auto", True) and not cell.recurrent_dropout
+                     and cudnn_ok(cell.activation, cell.recurrent_activation, layer.unroll,
+                                  cell.use_bias, reset_after=reset_after))
+            found[name] = "cudnn" if cudnn else "keras loop"
+        elif isinstance(layer, layers.RNN):
+            found[name] = "keras loop"
+        elif isinstance(layer, keras.Model):
+            for inner in layer.layers:
+                visit(inner, f"{name}/{inner.name}" if name else inner.name)
+
+    visit(model, "")
+    return found
+
+
 @keras.saving.register_keras_serializable(package="textrnn")
 class MaskedMaxMeanPooling(layers.Layer):
     """(batch, time, features) + mask -> (batch, 2 x features): max and mean over unmasked steps.
@@ -89,7 +223,8 @@ class MaskedMaxMeanPooling(layers.Layer):
         weights = ops.cast(keep, inputs.dtype)
         count = ops.maximum(ops.sum(weights, axis=1), 1.0)                      # (batch, 1)
         mean = ops.sum(inputs * weights, axis=1) / count                        # (batch, features)
-        lowest = ops.full_like(inputs, -1e9)
+        floor = -6e4 if keras.backend.standardize_dtype(inputs.dtype) == "float16" else -1e9
+        lowest = ops.full_like(inputs, floor)                  # below any output; float16-safe
         highest = ops.max(ops.where(keep, inputs, lowest), axis=1)              # (batch, features)
         any_step = ops.any(keep, axis=1)                                        # (batch, 1)
         highest = ops.where(any_step, highest, ops.zeros_like(highest))

@@ -165,16 +165,27 @@ def _version_of(name: str, info: Any) -> Any:
 
 
 def _requirements(model_dir: Path) -> list[str]:
-    """Pinned from this environment (MLflow's own inference would load TensorFlow once more)."""
+    """Pinned from this environment (MLflow's own inference would load TensorFlow once more).
+
+    TensorFlow is pinned as ``tensorflow``, whichever build is installed here (the default
+    ``tensorflow-cpu``, or the CUDA one of ``make setup GPU=1``): that package runs on CPU and
+    uses a GPU where CUDA is installed, so a registered model never forces the CPU build.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ["mlflow", "numpy", "pandas", "keras", "tensorflow-cpu"]
+    names = ["mlflow", "numpy", "pandas", "keras"]
     if (model_dir / "model.skops").exists():
-        names = ["mlflow", "numpy", "pandas", "scikit-learn", "skops", "keras", "tensorflow-cpu"]
+        names = ["mlflow", "numpy", "pandas", "scikit-learn", "skops", "keras"]
     pins = []
     for name in names:
         try:
             pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    for build in ("tensorflow", "tensorflow-cpu"):
+        try:
+            pins.append(f"tensorflow=={version(build)}")
+            break
         except PackageNotFoundError:
             continue
     return pins

@@ -26,6 +26,7 @@ from typing import Any
 import keras
 
 from textrnn.config import FitParams
+from textrnn.errors import UserError
 from textrnn.io import write_json
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,21 @@ def make_optimizer(name: str, *, learning_rate: float,
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(sorted(classes))}")
     clip = {"clipnorm": clipnorm} if clipnorm > 0 else {}
     return classes[name](learning_rate=learning_rate, **clip)
+
+
+def set_precision(mixed: bool, *, key: str = "train") -> None:
+    """Keras' global dtype policy for the models built next: ``mixed_float16`` (float16
+    compute, float32 weights; the output layers stay float32) when ``mixed``, else ``float32``.
+
+    Refused without a GPU: on CPU float16 arithmetic is emulated and slower than float32.
+    """
+    if mixed:
+        from textrnn.layers import gpu_visible
+
+        if not gpu_visible():
+            raise UserError(f"{key}: mixed_precision is true but TensorFlow sees no GPU "
+                            "(float16 is slower than float32 on CPU): set it to false")
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
 
 
 def compile_model(

@@ -72,10 +72,13 @@ def test_a_text_alone_and_in_a_batch_get_the_same_attributions(client):
     assert alone["results"][0] == batch["results"][1]
 
 
-def test_a_text_with_no_word_has_no_attributions(client):
+def test_a_text_with_no_word_reads_as_one_unknown_word(client):
     [result] = client.post("/v1/sentiment", json={"text": "?!", "explain": True}).json()["results"]
-    assert result["attributions"] == []
-    assert result["log_odds"] == result["baseline_log_odds"]
+    [unknown] = client.post("/v1/sentiment",
+                            json={"text": "zzqxw", "explain": True}).json()["results"]
+    assert [a["token"] for a in result["attributions"]] == ["[UNK]"]
+    assert result["log_odds"] == pytest.approx(unknown["log_odds"], abs=1e-5)
+    assert result["label"] == unknown["label"]
 
 
 def test_explanations_run_on_a_worker_thread(predictor):

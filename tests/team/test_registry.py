@@ -77,6 +77,20 @@ def test_sentiment_pyfunc_has_signature_and_example_and_matches_the_saved_model(
             pyfunc.predict(pd.DataFrame({"review": TEXTS}))
 
 
+def test_registered_models_require_tensorflow_not_its_cpu_only_build(store):
+    """A GPU machine serving a registered model gets a TensorFlow that can use its GPU."""
+    import mlflow
+
+    _, _, runs = store
+    for name in ("tfidf_logreg", "lstm"):
+        folder = mlflow.artifacts.download_artifacts(
+            f"models:/textrnn-sentiment/{runs[name][1].version}")
+        with open(f"{folder}/requirements.txt") as handle:
+            requirements = handle.read().split()
+        assert any(line.startswith("tensorflow==") for line in requirements), requirements
+        assert not any(line.startswith("tensorflow-cpu") for line in requirements), requirements
+
+
 def test_charlm_pyfunc_generates_text_with_signature_params(store):
     import mlflow
 

@@ -13,7 +13,7 @@ from textrnn.errors import UserError
 from textrnn.layers import Temperature
 from textrnn.seeding import seed_everything
 from textrnn.sentiment import models as sentiment_models
-from textrnn.sentiment.explain import COMPLETENESS_TOLERANCE, Explainer, explain
+from textrnn.sentiment.explain import COMPLETENESS_TOLERANCE, UNKNOWN_WORD, Explainer, explain
 from textrnn.sentiment.text import tokens
 
 CLASSES = ["negative", "positive"]
@@ -114,10 +114,12 @@ def test_the_other_class_gets_the_opposite_attributions(models):
 def test_texts_without_words_and_over_the_length_limit(models):
     explainer = Explainer(models["lstm"], CLASSES)
     empty, punctuation, long = explainer(["", "?! ...", " ".join(["great"] * 30)])
-    for nothing in (empty, punctuation):
-        assert nothing.tokens == [] and nothing.scores == []
-        assert nothing.value == nothing.baseline_value and nothing.completeness_gap == 0
-        assert nothing.label in CLASSES
+    unknown = Explainer(models["lstm"], CLASSES)(["zzqxw"])[0]      # a word never seen
+    for nothing in (empty, punctuation):       # read as one unknown word, as the model does
+        assert nothing.tokens == [UNKNOWN_WORD] and len(nothing.scores) == 1
+        assert nothing.value == pytest.approx(unknown.value, abs=1e-5)
+        assert abs(nothing.completeness_gap) <= COMPLETENESS_TOLERANCE
+        assert nothing.label == unknown.label
     assert long.tokens == ["great"] * VECTORIZER.max_length        # what the model read
     assert abs(long.completeness_gap) <= COMPLETENESS_TOLERANCE
 

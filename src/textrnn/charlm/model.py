@@ -16,6 +16,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from textrnn import training
 from textrnn.config import CharlmNeuralParams
 from textrnn.layers import recurrent_layer
 
@@ -27,15 +28,18 @@ def build_charlm(kind: Any, params: CharlmNeuralParams, *, vocab_size: int) -> k
     """
     if vocab_size < 2:
         raise ValueError(f"vocab_size must be at least 2, got {vocab_size}")
+    training.set_precision(params.mixed_precision, key="train.charlm")
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")               # (batch, time)
     # Index 0 is the unknown-character token, a real input: no masking.
     x = layers.Embedding(vocab_size, params.embedding_dim, name="embedding")(ids)
     for index in range(params.layers):
         x = recurrent_layer(kind.cell, params.units, return_sequences=True,
+                            implementation=params.implementation,
                             name=f"{kind.name}_{index + 1}")(x)               # (batch, time, units)
         if params.dropout > 0:
             x = layers.Dropout(params.dropout, name=f"dropout_{index + 1}")(x)
-    logits = layers.Dense(vocab_size, name="logits")(x)                       # (batch, time, vocab)
+    logits = layers.Dense(vocab_size, name="logits",                          # (batch, time, vocab)
+                          dtype="float32")(x)          # float32 even under mixed precision
     return keras.Model(ids, logits, name=f"charlm_{kind.name}")
 
 

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 DEFAULT_STEPS = 256
+UNKNOWN_WORD = "[UNK]"          # the token shown for a text with no word (TextVectorization's)
 MIN_STEPS = 4                 # one segment: its two ends and two Gauss-Legendre nodes
 COMPLETENESS_TOLERANCE = 0.05
 FIRST_SEGMENTS = 21           # equal segments of [0, 1] at first (64 points)
@@ -92,7 +93,8 @@ class Explanation:
     """The attributions of one text towards ``label``.
 
     ``tokens``: the words the model read (``textrnn.sentiment.text.tokens``, truncated to the
-    vectorizer's ``output_sequence_length``); ``scores``: one per token, > 0 pushes towards
+    vectorizer's ``output_sequence_length``; a text with no word, such as "!!!", reads as one
+    unknown word, :data:`UNKNOWN_WORD`); ``scores``: one per token, > 0 pushes towards
     ``label``; ``value`` and ``baseline_value``: the attributed log-odds at the text and at the
     all-zero embedding.
     """
@@ -261,6 +263,8 @@ class Explainer:
         import keras
         import tensorflow as tf
 
+        from textrnn.sentiment.text import ensure_token
+
         if not isinstance(model, keras.Model):
             raise UserError(f"explanations need a neural (Keras) sentiment model, not "
                             f"{type(model).__name__}: scikit-learn models such as tfidf_logreg "
@@ -277,7 +281,8 @@ class Explainer:
         self._rows = tf.function(self._rows_python, input_signature=signature, autograph=False)
         # Every leaf's token ids (n, length) in one graph call (eager calls cost ms each).
         self._vectorize = tf.function(
-            lambda texts: tuple(tf.cast(leaf.vectorizer(texts), tf.int32) for leaf in self._leaves),
+            lambda texts: tuple(tf.cast(ensure_token(leaf.vectorizer(texts)), tf.int32)
+                                for leaf in self._leaves),
             input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
     def __call__(self, texts: Sequence[str], *, steps: int = DEFAULT_STEPS,
@@ -305,6 +310,8 @@ class Explainer:
         for row, text in enumerate(texts):
             counts = [int(np.count_nonzero(leaf_ids[row])) for leaf_ids in ids]
             words = split_tokens(text)[:max(counts)]
+            if not words and max(counts) == 1:     # no word: the model read one unknown word
+                words = [UNKNOWN_WORD]                # (textrnn.sentiment.text.ensure_token)
             if len(words) != max(counts):
                 raise RuntimeError(f"textrnn.sentiment.text.tokens found {len(words)} words in "
                                    f"{text!r}, the model's vectorizer {max(counts)}")

@@ -29,7 +29,7 @@ from textrnn.config import DummyParams, SentimentNeuralParams, TfidfLogregParams
 from textrnn.errors import DataError, UserError
 from textrnn.layers import MaskedMaxMeanPooling, RowEmbedding, Temperature, recurrent_stack
 from textrnn.sentiment.batching import bucketed_dataset
-from textrnn.sentiment.text import make_vectorizer, vectorize
+from textrnn.sentiment.text import ensure_token, make_vectorizer, vectorize
 
 KERAS_FILE = "model.keras"
 SKOPS_FILE = "model.skops"
@@ -131,6 +131,19 @@ def build_tfidf_logreg(kind: Any, params: TfidfLogregParams, **context: Any) -> 
 # ----------------------------------------------------------------------------- Keras
 
 
+@keras.saving.register_keras_serializable(package="textrnn")
+class EnsureToken(layers.Layer):
+    """Token ids (batch, time) -> the same with
+    :func:`~textrnn.sentiment.text.ensure_token` applied: the first layer of every network, so
+    training, evaluation and the service read a text with no token alike (one unknown word)."""
+
+    def call(self, inputs: Any) -> Any:
+        return ensure_token(inputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+
 def network_label(kind: Any, params: SentimentNeuralParams) -> str:
     """The name of a network's recurrent layers: the kind, ``bi`` in front when bidirectional."""
     return f"bi{kind.name}" if params.bidirectional else kind.name
@@ -142,16 +155,20 @@ def build_network(kind: Any, params: SentimentNeuralParams, *, vocab_size: int,
 
     A kind with an ``encoder`` runs it between embedding and pooling; a kind with a recurrent
     ``cell``: a stack of recurrent layers of that cell; otherwise (dnn): per-token dense layers
-    then pooling (a bag of embeddings). Padding is masked from the embedding on.
+    then pooling (a bag of embeddings). Padding is masked from the embedding on; a row with no
+    token reads as one unknown word (:class:`EnsureToken`), so no layer ever
+    meets a fully masked row.
     """
     if not kind.recurrent and params.pooling == "last":
         raise UserError(f"{key}.pooling = 'last' needs a recurrent layer; "
                         "use 'mean' or 'max_mean'")
     label = network_label(kind, params)
+    training.set_precision(params.mixed_precision, key=key)
     l2 = keras.regularizers.L2(params.l2) if params.l2 > 0 else None
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = EnsureToken(name="ensure_token")(ids)                           # (batch, time)
     x = RowEmbedding(vocab_size, params.embedding_dim, mask_zero=True,
-                     embeddings_regularizer=l2, name="embedding")(ids)  # (batch, time, emb)
+                     embeddings_regularizer=l2, name="embedding")(x)    # (batch, time, emb)
     x = layers.Dropout(params.dropout, noise_shape=(None, 1, params.embedding_dim))(x)
     if kind.encoder:
         from textrnn.datasets import load_attribute
@@ -165,7 +182,8 @@ def build_network(kind: Any, params: SentimentNeuralParams, *, vocab_size: int,
         x = recurrent_stack(x, kind.cell, label=label, units=params.units,
                             layers_count=params.layers, bidirectional=params.bidirectional,
                             return_sequences=params.pooling != "last", dropout=params.dropout,
-                            recurrent_dropout=params.recurrent_dropout, l2=params.l2)
+                            recurrent_dropout=params.recurrent_dropout, l2=params.l2,
+                            implementation=params.implementation)
     if params.pooling == "max_mean":
         x = MaskedMaxMeanPooling(name="pooling")(x)                         # (batch, 2 * feats)
     elif params.pooling == "mean":
@@ -175,7 +193,8 @@ def build_network(kind: Any, params: SentimentNeuralParams, *, vocab_size: int,
         x = layers.Dense(params.dense_units, activation=params.activation,
                          kernel_regularizer=l2, name="head")(x)
         x = layers.Dropout(params.dropout)(x)
-    probs = layers.Dense(n_classes, activation="softmax", name="probs")(x)  # (batch, n_classes)
+    probs = layers.Dense(n_classes, activation="softmax", name="probs",    # (batch, n_classes)
+                         dtype="float32")(x)           # float32 even under mixed precision
     return keras.Model(ids, probs, name=f"{label}_network")
 
 
