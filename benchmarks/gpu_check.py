@@ -225,16 +225,6 @@ def quijote_ids() -> tuple[list[str], Any, Any, str]:
 # ----------------------------------------------------------------------------- kernels
 
 
-def describe_kernels(kernels: dict[str, str]) -> str:
-    """``{layer path: kernel}`` -> ``"keras loop (lstm_1)"``, layer paths without the network's
-    name in front."""
-    by_kernel: dict[str, list[str]] = {}
-    for path, kernel in kernels.items():
-        by_kernel.setdefault(kernel, []).append(path.split("/", 1)[-1])
-    return "; ".join(f"{kernel} ({', '.join(layers)})" for kernel, layers in by_kernel.items()) \
-        or "none"
-
-
 def graph_kernel_ops(model: Any, spec: Any) -> list[str]:
     """The recurrent kernel ops (``CudnnRNN*``, ``BlockLSTM*``) in ``model``'s traced inference
     graph for inputs of ``spec``: what runs, not what the layer's checks expect."""
@@ -306,7 +296,7 @@ def train_sentiment(check: Check, data: SentimentData, name: str, work: Path,
     import keras
     import numpy as np
 
-    from textrnn.layers import recurrent_kernels
+    from textrnn.layers import describe_kernels, recurrent_kernels
 
     spec = model_spec("sentiment", name, KINDS[name],
                       {"epochs": 1, "embedding_init": "random", **changes})
@@ -336,7 +326,7 @@ def train_sentiment(check: Check, data: SentimentData, name: str, work: Path,
 def cudnn_check(check: Check, models: dict[str, Any]) -> None:
     import tensorflow as tf
 
-    from textrnn.layers import recurrent_kernels
+    from textrnn.layers import describe_kernels, recurrent_kernels
 
     spec = tf.TensorSpec([None], tf.string)
     found = {}
@@ -448,7 +438,7 @@ def lm_epoch(check: Check, data: LanguageData, steps: int, work: Path,
     import keras
 
     from textrnn.charlm.train import fit_model
-    from textrnn.layers import recurrent_kernels
+    from textrnn.layers import describe_kernels, recurrent_kernels
 
     spec = model_spec("charlm", LM_KIND, {}, {"epochs": 1, "steps_per_epoch": steps, **changes})
     batch, length = spec.params.batch_size, data.sequence_length

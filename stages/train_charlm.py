@@ -46,6 +46,7 @@ def main() -> None:
     import mlflow
 
     from textrnn.charlm import train as charlm_train
+    from textrnn.layers import describe_kernels, recurrent_kernels
     from textrnn.seeding import seed_everything
     from textrnn.training import prepare_work_dir
 
@@ -78,6 +79,8 @@ def main() -> None:
             kind, model_params, vocab_size=len(vocab), train_ids=train_ids, val_ids=val_ids,
             sequence_length=train_params.sequence_length, seed=params.seed, work_dir=work_dir)
         train_seconds = time.perf_counter() - started
+        kernels = describe_kernels(recurrent_kernels(model))
+        mlflow.set_tag("recurrent_kernels", kernels)   # cudnn, fused BlockLSTM or keras loop
         best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
         val_metrics = {"loss": history["val_loss"][best],
                        "perplexity": history["val_perplexity"][best], "best_epoch": best + 1}
@@ -102,7 +105,8 @@ def main() -> None:
         write_trained_record("charlm", name, kind=kind.name, model_dir=model_dir,
                              mlflow_run_id=mlrun.info.run_id, val=val_metrics)
     print(f"train_charlm@{name}: val perplexity {val_metrics['perplexity']:.3f} "
-          f"(windows; best of {timing['epochs']} epochs, {timing['seconds_per_epoch']:.0f} s each) "
+          f"(windows; best of {timing['epochs']} epochs, {timing['seconds_per_epoch']:.0f} s each; "
+          f"recurrent kernels: {kernels}) "
           f"-> {model_dir}")
 
 

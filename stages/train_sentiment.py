@@ -54,6 +54,7 @@ def main() -> None:
     train, val = sentiment_split("train"), sentiment_split("val")  # never test
     word_vectors = for_model(model_params, key)
 
+    from textrnn.layers import describe_kernels, recurrent_kernels
     from textrnn.seeding import seed_everything
     from textrnn.sentiment.calibration import calibrate
     from textrnn.sentiment.evaluation import classification_metrics
@@ -82,6 +83,8 @@ def main() -> None:
                             source=SENTIMENT_SPLITS)
         history = model.fit(list(train.text), list(train.label), list(val.text), list(val.label),
                             seed=params.seed, work_dir=work_dir)
+        kernels = describe_kernels(recurrent_kernels(getattr(model, "model", None)))
+        mlflow.set_tag("recurrent_kernels", kernels)   # cudnn, fused BlockLSTM or keras loop
         y_val = encode_labels(list(val.label), model.classes, "val")
         fitted = calibrate(y_val, model.predict_proba(list(val.text)))
         model.set_temperature(fitted.temperature)     # kept inside the saved model
@@ -109,7 +112,8 @@ def main() -> None:
         write_trained_record("sentiment", name, kind=kind.name, model_dir=model_dir,
                              mlflow_run_id=mlrun.info.run_id, val=val_metrics)
     print(f"train_sentiment@{name}: val accuracy {val_metrics['accuracy']:.4f} "
-          f"({len(history.get('loss', []))} epochs), temperature {fitted.temperature:.3f} "
+          f"({len(history.get('loss', []))} epochs; recurrent kernels: {kernels}), "
+          f"temperature {fitted.temperature:.3f} "
           f"(val ECE {fitted.val_ece_before:.3f} -> {fitted.val_ece_after:.3f}) -> {model_dir}")
 
 

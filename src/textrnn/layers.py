@@ -204,6 +204,16 @@ def recurrent_kernels(model: Any) -> dict[str, str]:
     return found
 
 
+def describe_kernels(kernels: dict[str, str]) -> str:
+    """:func:`recurrent_kernels`' ``{layer path: kernel}`` -> ``"keras loop (lstm_1)"`` (layer
+    paths without the outermost model's name), for a stage's log line; "none" without one."""
+    by_kernel: dict[str, list[str]] = {}
+    for path, kernel in kernels.items():
+        by_kernel.setdefault(kernel, []).append(path.split("/", 1)[-1])
+    return "; ".join(f"{kernel} ({', '.join(names)})" for kernel, names in by_kernel.items()) \
+        or "none"
+
+
 @keras.saving.register_keras_serializable(package="textrnn")
 class MaskedMaxMeanPooling(layers.Layer):
     """(batch, time, features) + mask -> (batch, 2 x features): max and mean over unmasked steps.

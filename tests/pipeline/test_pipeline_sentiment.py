@@ -58,6 +58,20 @@ def test_every_model_is_evaluated_on_test_and_champion_chosen_on_val(repo):
     assert all(0 <= metrics[n]["mcnemar_vs_champion"]["p_value"] <= 1 for n in others)
 
 
+def test_each_training_run_records_the_kernel_its_recurrent_layers_ran(repo):
+    """On this CPU: Keras' loop (params.yaml's implementation: keras); a GPU would say cudnn."""
+    import mlflow
+
+    dest, _ = repo
+    client = mlflow.MlflowClient(f"sqlite:///{dest / 'mlflow.db'}")
+    expected = {"tfidf_logreg": "none", "dnn": "none", "lstm": "keras loop (lstm_1)",
+                "gru": "keras loop (gru_1)",
+                "bilstm": "keras loop (bilstm_1/forward, bilstm_1/backward)"}
+    for name, kernels in expected.items():
+        meta = json.loads((dest / f"models/sentiment/{name}/model/meta.json").read_text())
+        assert client.get_run(meta["mlflow_run_id"]).data.tags["recurrent_kernels"] == kernels
+
+
 def test_saved_models_take_raw_strings_and_reproduce_evaluation(repo):
     dest, _ = repo
     import pandas as pd
