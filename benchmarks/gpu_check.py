@@ -244,6 +244,7 @@ def graph_kernel_ops(model: Any, spec: Any) -> list[str]:
 def device_check(check: Check, gpus: list[Any]) -> None:
     import keras
     import tensorflow as tf
+    from run_all import cpu_model  # benchmarks/run_all.py (this script's folder)
 
     names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
              for gpu in gpus]
@@ -254,17 +255,6 @@ def device_check(check: Check, gpus: list[Any]) -> None:
     check.line = (f"TensorFlow {tf.__version__} (CUDA build: {tf.test.is_built_with_cuda()}), "
                   f"Keras {keras.__version__}; GPU: {gpu}; CPU: {cpu_model()} "
                   f"({os.cpu_count()} cores)")
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name (Linux: /proc/cpuinfo), else what the platform module knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 @dataclass
