@@ -176,10 +176,11 @@ class FusedLSTM(layers.LSTM):
 def recurrent_kernels(model: Any) -> dict[str, str]:
     """``{layer name: kernel}`` for every recurrent layer of ``model`` (nested models and both
     directions of a Bidirectional included): ``cudnn``, ``fused BlockLSTM`` or ``keras loop``.
-    What runs is decided at call time; this reports what the layer's checks choose here."""
-    from keras.src.backend.tensorflow.rnn import cudnn_ok
-
+    What runs is decided at call time; this reports what the layer's checks choose here: Keras
+    takes cuDNN on a GPU for an LSTM or GRU with its default activations, a bias, no recurrent
+    dropout, no unrolling and (GRU) ``reset_after`` (Keras' documented conditions)."""
     found: dict[str, str] = {}
+    gpu = gpu_visible()
 
     def visit(layer: Any, name: str) -> None:
         if isinstance(layer, layers.Bidirectional):
@@ -189,10 +190,11 @@ def recurrent_kernels(model: Any) -> dict[str, str]:
             found[name] = "fused BlockLSTM"
         elif isinstance(layer, layers.LSTM | layers.GRU):
             cell = layer.cell
-            reset_after = getattr(cell, "reset_after", None)
-            cudnn = (layer.use_cudnn in ("auto", True) and not cell.recurrent_dropout
-                     and cudnn_ok(cell.activation, cell.recurrent_activation, layer.unroll,
-                                  cell.use_bias, reset_after=reset_after))
+            cudnn = (gpu and layer.use_cudnn in ("auto", True) and not cell.recurrent_dropout
+                     and not layer.unroll and cell.use_bias
+                     and cell.activation is keras.activations.tanh
+                     and cell.recurrent_activation is keras.activations.sigmoid
+                     and getattr(cell, "reset_after", True))
             found[name] = "cudnn" if cudnn else "keras loop"
         elif isinstance(layer, layers.RNN):
             found[name] = "keras loop"
