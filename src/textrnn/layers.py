@@ -3,6 +3,7 @@
 :func:`recurrent_layer` is the one place that makes a recurrent layer (the kind's ``cell``, one
 direction or two, Keras' loop or the fused kernel of :class:`FusedLSTM`), so the builders never
 differ by one layer class; :func:`recurrent_kernels` says which kernel each one runs.
+:class:`EnsureToken` reads a text with no token as one unknown word (:func:`ensure_token`).
 :class:`MaskedMaxMeanPooling` pools a masked sequence; :class:`RowEmbedding` is an embedding
 whose lookup reads only the batch's rows; :class:`Temperature` rescales class probabilities
 (temperature scaling, kept inside a saved sentiment model).
@@ -18,6 +19,7 @@ import keras
 from keras import layers, ops
 
 IMPLEMENTATIONS = ("keras", "fused")
+OOV_ID = 1   # TextVectorization's unknown-word id; 0 is padding
 
 
 def gpu_visible() -> bool:
@@ -214,6 +216,32 @@ def describe_kernels(kernels: dict[str, str]) -> str:
         by_kernel.setdefault(kernel, []).append(path.split("/", 1)[-1])
     return "; ".join(f"{kernel} ({', '.join(names)})" for kernel, names in by_kernel.items()) \
         or "none"
+
+
+def ensure_token(ids: Any) -> Any:
+    """Token ids (batch, time), post-padded with 0 -> the same, where a row with no token (a
+    text that standardises to nothing: "", "!!!") holds the unknown-word id at its first step.
+
+    Such a text then reads as one unknown word, and no recurrent kernel ever meets a fully
+    masked row (cuDNN refuses one at run time; a fully masked row has no state to pool).
+    """
+    real = ops.not_equal(ids, 0)
+    empty = ops.logical_not(ops.any(real, axis=1, keepdims=True))                 # (batch, 1)
+    first = ops.expand_dims(ops.equal(ops.arange(ops.shape(ids)[1]), 0), 0)       # (1, time)
+    return ops.where(ops.logical_and(empty, first), ops.cast(OOV_ID, ids.dtype), ids)
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class EnsureToken(layers.Layer):
+    """Token ids (batch, time) -> the same with :func:`ensure_token` applied: the first layer of
+    every sentiment network, so training, evaluation and the service read a text with no token
+    alike (one unknown word)."""
+
+    def call(self, inputs: Any) -> Any:
+        return ensure_token(inputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
 
 
 @keras.saving.register_keras_serializable(package="textrnn")

@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.layers import FusedLSTM, recurrent_kernels, recurrent_layer
-from textrnn.sentiment.models import EnsureToken
-from textrnn.sentiment.text import ensure_token
+from textrnn.layers import EnsureToken, FusedLSTM, ensure_token, recurrent_kernels, recurrent_layer
 
 # rows of 7, 3, 1 and 5 tokens, post-padded with 0; 0 never occurs inside a row
 IDS = np.array([[3, 4, 5, 6, 7, 8, 9],

@@ -136,31 +136,33 @@ def test_vectorizer_is_fitted_on_train_only():
     vectorizer = make_vectorizer(["good film", "bad film"], max_tokens=50, max_length=5)
     ids = vectorize(vectorizer, ["good unseenword", ""])
     assert ids[0, 1] == 1            # out-of-vocabulary index: 'unseenword' is not learned
-    assert ids[1, 0] == 1            # an empty text reads as one unknown word
-    assert sequence_lengths(ids).tolist() == [2, 1]
+    assert sequence_lengths(ids).tolist() == [2, 0]
 
 
 def test_no_batch_of_training_or_serving_holds_a_text_without_a_token(tmp_path):
-    """Texts that standardise to nothing ("", "!!!") read as one unknown word everywhere: in
-    the bucketed training batches, and in the saved end-to-end model the service calls (a fully
-    masked row would stop cuDNN's kernel on a GPU)."""
+    """Texts that standardise to nothing ("", "!!!") read as one unknown word everywhere: every
+    bucketed training batch reaches the embedding (and so every recurrent layer) with a token in
+    each row, and the saved end-to-end model the service calls scores them as an unseen word (a
+    fully masked row would stop cuDNN's kernel on a GPU)."""
     seed_everything(0)
     texts, labels = toy_corpus(64, seed=4)
     texts = [*texts, "", "!!!", " ... ", "?"]
     labels = [*labels, "positive", "negative", "positive", "negative"]
-    vectorizer = make_vectorizer(texts, max_tokens=50, max_length=8)
+    model = builder("sentiment", "lstm")(neural_params(epochs=2, patience=2), vectorizer=VECTORIZER)
+    model.fit(texts, labels, texts, labels, seed=0, work_dir=tmp_path, verbose=0)
+    vectorizer = model.model.get_layer("vectorizer")    # vectorizer -> network -> temperature
+    network = next(layer for layer in model.model.layers if isinstance(layer, keras.Model))
+    assert network.layers[1].name == "ensure_token"               # first layer after the input
+    reaches_embedding = keras.Model(network.inputs, network.get_layer("ensure_token").output)
     ids = vectorize(vectorizer, texts)
+    assert not (ids != 0).any(axis=1).all()                       # empty rows before the network
     batches = bucketed_dataset(ids, np.zeros(len(texts), "int32"), batch_size=8, shuffle=True,
                                seed=0)
     for batch, _ in batches.as_numpy_iterator():
-        assert (batch != 0).any(axis=1).all()
-    model = builder("sentiment", "lstm")(neural_params(epochs=2, patience=2), vectorizer=VECTORIZER)
-    model.fit(texts, labels, texts, labels, seed=0, work_dir=tmp_path, verbose=0)
+        assert (keras.ops.convert_to_numpy(reaches_embedding(batch)) != 0).any(axis=1).all()
     probs = model.predict_proba(["", "!!!", "zzqx", "great film"])
     np.testing.assert_allclose(probs[0], probs[2], atol=1e-6)     # "" = an unknown word
     np.testing.assert_allclose(probs[1], probs[2], atol=1e-6)
-    network = model.model.layers[-1]
-    assert network.layers[1].name == "ensure_token"               # first layer after the input
 
 
 def _epochs(ds, count):

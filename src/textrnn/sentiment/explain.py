@@ -263,7 +263,7 @@ class Explainer:
         import keras
         import tensorflow as tf
 
-        from textrnn.sentiment.text import ensure_token
+        from textrnn.layers import ensure_token
 
         if not isinstance(model, keras.Model):
             raise UserError(f"explanations need a neural (Keras) sentiment model, not "
@@ -311,7 +311,7 @@ class Explainer:
             counts = [int(np.count_nonzero(leaf_ids[row])) for leaf_ids in ids]
             words = split_tokens(text)[:max(counts)]
             if not words and max(counts) == 1:     # no word: the model read one unknown word
-                words = [UNKNOWN_WORD]                # (textrnn.sentiment.text.ensure_token)
+                words = [UNKNOWN_WORD]                # (textrnn.layers.ensure_token)
             if len(words) != max(counts):
                 raise RuntimeError(f"textrnn.sentiment.text.tokens found {len(words)} words in "
                                    f"{text!r}, the model's vectorizer {max(counts)}")

@@ -27,9 +27,15 @@ from keras import layers
 from textrnn import model_files, training
 from textrnn.config import DummyParams, SentimentNeuralParams, TfidfLogregParams, VectorizerParams
 from textrnn.errors import DataError, UserError
-from textrnn.layers import MaskedMaxMeanPooling, RowEmbedding, Temperature, recurrent_stack
+from textrnn.layers import (
+    EnsureToken,
+    MaskedMaxMeanPooling,
+    RowEmbedding,
+    Temperature,
+    recurrent_stack,
+)
 from textrnn.sentiment.batching import bucketed_dataset
-from textrnn.sentiment.text import ensure_token, make_vectorizer, vectorize
+from textrnn.sentiment.text import make_vectorizer, vectorize
 
 KERAS_FILE = "model.keras"
 SKOPS_FILE = "model.skops"
@@ -131,19 +137,6 @@ def build_tfidf_logreg(kind: Any, params: TfidfLogregParams, **context: Any) -> 
 # ----------------------------------------------------------------------------- Keras
 
 
-@keras.saving.register_keras_serializable(package="textrnn")
-class EnsureToken(layers.Layer):
-    """Token ids (batch, time) -> the same with
-    :func:`~textrnn.sentiment.text.ensure_token` applied: the first layer of every network, so
-    training, evaluation and the service read a text with no token alike (one unknown word)."""
-
-    def call(self, inputs: Any) -> Any:
-        return ensure_token(inputs)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return input_shape
-
-
 def network_label(kind: Any, params: SentimentNeuralParams) -> str:
     """The name of a network's recurrent layers: the kind, ``bi`` in front when bidirectional."""
     return f"bi{kind.name}" if params.bidirectional else kind.name
@@ -156,7 +149,7 @@ def build_network(kind: Any, params: SentimentNeuralParams, *, vocab_size: int,
     A kind with an ``encoder`` runs it between embedding and pooling; a kind with a recurrent
     ``cell``: a stack of recurrent layers of that cell; otherwise (dnn): per-token dense layers
     then pooling (a bag of embeddings). Padding is masked from the embedding on; a row with no
-    token reads as one unknown word (:class:`EnsureToken`), so no layer ever
+    token reads as one unknown word (:class:`~textrnn.layers.EnsureToken`), so no layer ever
     meets a fully masked row.
     """
     if not kind.recurrent and params.pooling == "last":

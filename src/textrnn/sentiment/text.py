@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _PUNCTUATION = re.compile("[" + re.escape(string.punctuation) + "]")
 _ASCII_SPACE = re.compile("[ \t\n\v\f\r]+")
-OOV_ID = 1   # TextVectorization's unknown-word id; 0 is padding
 
 
 def standardize(text: str) -> str:
@@ -78,33 +77,15 @@ def make_vectorizer(
 
 def vectorize(vectorizer: keras.layers.TextVectorization, texts: Sequence[str]) -> np.ndarray:
     """``texts`` -> int32 ids ``(len(texts), max_length)``, computed in batches. A text with no
-    token gets the unknown-word id as its one token (:func:`ensure_token`, what every network's
-    first layer does too), so no batch ever holds a row without a token."""
+    token is a row of padding here; every network's first layer
+    (:class:`~textrnn.layers.EnsureToken`) reads it as one unknown word."""
     import keras
 
     ids = [
-        keras.ops.convert_to_numpy(
-            ensure_token(vectorizer(np.asarray(texts[start:start + 4096], dtype=object))))
+        keras.ops.convert_to_numpy(vectorizer(np.asarray(texts[start:start + 4096], dtype=object)))
         for start in range(0, len(texts), 4096)
     ]
     return np.concatenate(ids).astype("int32") if ids else np.zeros((0, 0), "int32")
-
-
-def ensure_token(ids: Any) -> Any:
-    """Token ids (batch, time), post-padded with 0 -> the same, where a row with no token (a
-    text that standardises to nothing: "", "!!!") holds the unknown-word id at its first step.
-
-    Such a text then reads as one unknown word, and no recurrent kernel ever meets a fully
-    masked row (cuDNN refuses one at run time; a fully masked row has no state to pool).
-    NumPy arrays or tensors (keras.ops); :class:`~textrnn.sentiment.models.EnsureToken` is the
-    same as the first layer of every network.
-    """
-    from keras import ops
-
-    real = ops.not_equal(ids, 0)
-    empty = ops.logical_not(ops.any(real, axis=1, keepdims=True))                 # (batch, 1)
-    first = ops.expand_dims(ops.equal(ops.arange(ops.shape(ids)[1]), 0), 0)       # (1, time)
-    return ops.where(ops.logical_and(empty, first), ops.cast(OOV_ID, ids.dtype), ids)
 
 
 def sequence_lengths(ids: np.ndarray) -> np.ndarray:
