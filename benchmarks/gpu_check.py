@@ -248,13 +248,13 @@ def device_check(check: Check, gpus: list[Any]) -> None:
 
     names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
              for gpu in gpus]
+    cuda_build, cpu = tf.test.is_built_with_cuda(), cpu_model()
     check.figures.update(tensorflow=tf.__version__, keras=keras.__version__, gpus=names,
-                         cuda_build=tf.test.is_built_with_cuda(), cpu=cpu_model(),
-                         cpu_count=os.cpu_count(), python=platform.python_version())
+                         cuda_build=cuda_build, cpu=cpu, cpu_count=os.cpu_count(),
+                         python=platform.python_version())
     gpu = ", ".join(names) if names else "none visible"
-    check.line = (f"TensorFlow {tf.__version__} (CUDA build: {tf.test.is_built_with_cuda()}), "
-                  f"Keras {keras.__version__}; GPU: {gpu}; CPU: {cpu_model()} "
-                  f"({os.cpu_count()} cores)")
+    check.line = (f"TensorFlow {tf.__version__} (CUDA build: {cuda_build}), "
+                  f"Keras {keras.__version__}; GPU: {gpu}; CPU: {cpu} ({os.cpu_count()} cores)")
 
 
 @dataclass

@@ -13,6 +13,7 @@ once this module is imported (``import textrnn.layers``; the model modules of bo
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -22,11 +23,23 @@ IMPLEMENTATIONS = ("keras", "fused")
 OOV_ID = 1   # TextVectorization's unknown-word id; 0 is padding
 
 
+@functools.cache
 def gpu_visible() -> bool:
-    """Whether TensorFlow sees a GPU (then Keras' LSTM and GRU run cuDNN's kernels)."""
+    """Whether TensorFlow sees a GPU (then Keras' LSTM and GRU run cuDNN's kernels). Asked once
+    per process: the devices do not change, and a fused layer asks at every call."""
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _standard_cell(layer: Any) -> bool:
+    """Whether an LSTM or GRU layer has what both cuDNN and the fused CPU kernel need: tanh and
+    sigmoid activations, a bias, no recurrent dropout, no unrolling (Keras' documented cuDNN
+    conditions, less the GRU's ``reset_after``)."""
+    cell = layer.cell
+    return (not layer.unroll and not cell.recurrent_dropout and cell.use_bias
+            and cell.activation is keras.activations.tanh
+            and cell.recurrent_activation is keras.activations.sigmoid)
 
 
 def recurrent_layer(
@@ -154,11 +167,7 @@ class FusedLSTM(layers.LSTM):
 
     def fused(self) -> bool:
         """Whether calls run the fused kernel (else Keras' own path)."""
-        cell = self.cell
-        return (keras.backend.backend() == "tensorflow" and not self.unroll
-                and not cell.recurrent_dropout and cell.use_bias
-                and cell.activation is keras.activations.tanh
-                and cell.recurrent_activation is keras.activations.sigmoid
+        return (keras.backend.backend() == "tensorflow" and _standard_cell(self)
                 and not gpu_visible())
 
     def inner_loop(self, sequences: Any, initial_state: Any, mask: Any,
@@ -191,12 +200,8 @@ def recurrent_kernels(model: Any) -> dict[str, str]:
         elif isinstance(layer, FusedLSTM) and layer.fused():
             found[name] = "fused BlockLSTM"
         elif isinstance(layer, layers.LSTM | layers.GRU):
-            cell = layer.cell
-            cudnn = (gpu and layer.use_cudnn in ("auto", True) and not cell.recurrent_dropout
-                     and not layer.unroll and cell.use_bias
-                     and cell.activation is keras.activations.tanh
-                     and cell.recurrent_activation is keras.activations.sigmoid
-                     and getattr(cell, "reset_after", True))
+            cudnn = (gpu and layer.use_cudnn in ("auto", True) and _standard_cell(layer)
+                     and getattr(layer.cell, "reset_after", True))
             found[name] = "cudnn" if cudnn else "keras loop"
         elif isinstance(layer, layers.RNN):
             found[name] = "keras loop"
