@@ -6,7 +6,9 @@
 Corpus ``imdb``: the 50k reviews of the IMDb archive, fetched like any dataset (mirror or
 download), labels never read. Any review whose text is in the sentiment val or test split is left
 out, so with ``data.sentiment: imdb`` (whose test split is IMDb's test set) no held-out text shapes
-the vectors: the corpus is then the training split alone. Corpus ``none`` writes
+the vectors: the corpus is then the training split alone. ``embeddings.unlabelled: true`` adds
+the archive's 50,000 unlabelled reviews (``train/unsup/``, never a labelled review; the IMDb
+profile turns it on). Corpus ``none`` writes
 only meta.json; models then need ``embedding_init: random``.
 """
 
@@ -26,15 +28,18 @@ OUT_DIR = Path("models/embeddings")
 PROBE_WORDS = ("good", "awful", "boring", "recommend", "disappointed")
 
 
-def _imdb_reviews(params) -> list[str]:
+def _imdb_reviews(params) -> tuple[list[str], list[str]]:
+    """The labelled reviews and (with embeddings.unlabelled) the unlabelled ones, cleaned."""
     from textrnn.data.sources import MIRROR_ENV, fetch
-    from textrnn.sentiment.data import clean_text, read_imdb
+    from textrnn.sentiment.data import clean_text, read_imdb, read_imdb_unlabelled
 
     with tempfile.TemporaryDirectory(prefix="textrnn-embed-") as tmp:
         path = fetch("imdb", Path(tmp), timeout_s=params.fetch.timeout_s,
                      retries=params.fetch.retries, mirror=os.environ.get(MIRROR_ENV) or None)
-        frame = read_imdb(path)
-    return [clean_text(text, strip_html=True) for text in frame.text]
+        labelled = read_imdb(path).text
+        unlabelled = read_imdb_unlabelled(path) if params.embeddings.unlabelled else []
+    return ([clean_text(text, strip_html=True) for text in labelled],
+            [clean_text(text, strip_html=True) for text in unlabelled])
 
 
 def main() -> None:
@@ -52,10 +57,19 @@ def main() -> None:
     from textrnn.sentiment import embeddings
 
     start = time.perf_counter()
-    reviews = _imdb_reviews(params)
+    reviews, unlabelled = _imdb_reviews(params)
     corpus = [text for text in reviews if text not in held_out]
-    print(f"embed: {len(corpus)} IMDb reviews "
-          f"({len(reviews) - len(corpus)} left out: in sentiment val/test)", flush=True)
+    print(f"embed: {len(corpus)} labelled IMDb reviews "
+          f"({len(reviews) - len(corpus)} left out: in sentiment val/test)"
+          + (f" + {len(unlabelled)} unlabelled" if unlabelled else ""), flush=True)
+    if unlabelled:   # 641 of them repeat a labelled review, some in another case or spacing
+        from textrnn.sentiment.data import normalise_for_dedup
+
+        held_keys = {normalise_for_dedup(text) for text in held_out}
+        kept = [text for text in unlabelled if normalise_for_dedup(text) not in held_keys]
+        print(f"embed: {len(unlabelled) - len(kept)} unlabelled reviews left out: the same "
+              "text as one in sentiment val/test", flush=True)
+        corpus += kept
     words, vectors = embeddings.learn(corpus, vocabulary=cfg.vocabulary, dim=cfg.dim,
                                       window=cfg.window, smoothing=cfg.smoothing, seed=params.seed)
     known = set(words)
@@ -74,7 +88,8 @@ def main() -> None:
     with atomic_dir(OUT_DIR) as tmp:
         result.save(tmp)
     write_json("metrics/embeddings.json", {
-        "corpus": cfg.corpus, "reviews": result.meta["reviews"], "tokens": result.meta["tokens"],
+        "corpus": cfg.corpus, "unlabelled": cfg.unlabelled,
+        "reviews": result.meta["reviews"], "tokens": result.meta["tokens"],
         "vocabulary": len(words), "dim": cfg.dim,
         "coverage_train_tokens": round(coverage["train_tokens"], 4),
         "coverage_train_words": round(coverage["train_words"], 4)})

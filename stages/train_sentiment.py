@@ -69,7 +69,9 @@ def main() -> None:
     work_dir = prepare_work_dir(paths.train_state_dir("sentiment", name), {
         **run_params, "data": file_digest(SENTIMENT_SPLITS / "train.parquet",
                                     SENTIMENT_SPLITS / "val.parquet"),
-        "embeddings": word_vectors.digest if word_vectors else None})
+        "embeddings": word_vectors.digest if word_vectors else None,
+        **({"language_model": digest}                                # kind lm_lstm
+           if (digest := getattr(model, "source_digest", None)) else {})})
 
     tracking.configure(params.tracking.uri, params.tracking.experiment)
     import mlflow

@@ -43,17 +43,22 @@ def write_uci_zip(path: Path, *, contents: dict[str, str] | None = None) -> Path
     return path
 
 
-def write_imdb_tar(path: Path, per_class: int = 12500, review: str | None = None) -> Path:
-    """A tar.gz with the upstream member paths; every review repeats ``review`` with its id."""
+def write_imdb_tar(path: Path, per_class: int = 12500, review: str | None = None,
+                   unlabelled: int = 0) -> Path:
+    """A tar.gz with the upstream member paths; every review repeats ``review`` with its id;
+    ``unlabelled`` reviews in train/unsup/ (upstream has 50,000)."""
     review = review or "A fine film.<br /><br />Really &amp; truly."
+    members = [(f"aclImdb/{split}/{polarity}/{i}_7.txt", f"{review} {split} {polarity} {i}")
+               for split in ("train", "test") for polarity in ("pos", "neg")
+               for i in range(per_class)]
+    members += [(f"aclImdb/train/unsup/{i}_0.txt", f"{review} unsup {i}")
+                for i in range(unlabelled)]
     with tarfile.open(path, "w:gz") as archive:
-        for split in ("train", "test"):
-            for polarity in ("pos", "neg"):
-                for i in range(per_class):
-                    data = f"{review} {split} {polarity} {i}".encode()
-                    info = tarfile.TarInfo(f"aclImdb/{split}/{polarity}/{i}_7.txt")
-                    info.size = len(data)
-                    archive.addfile(info, io.BytesIO(data))
+        for name, text in members:
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
     return path
 
 

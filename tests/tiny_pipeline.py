@@ -23,6 +23,7 @@ def tiny_override(tracking_uri: str) -> dict:
         "tune": {"sentiment": {"models": {name: {"enabled": False} for name in TINY_MODELS}}},
         "evaluate": {"sentiment": {"bootstrap_samples": 200}},
         "embeddings": {"corpus": "none"},   # neither model reads word vectors
+        "pretrain": {"corpus": "none"},     # nor the language model
     }
 
 

@@ -26,6 +26,7 @@ from textrnn.config import (
     ModelTuneParams,
     SentimentNeuralParams,
     TfidfLogregParams,
+    TransferParams,
     format_validation_error,
 )
 from textrnn.datasets import load_attribute
@@ -53,6 +54,9 @@ class Kind:
     # "module:attribute" of encoder(x, params, name) -> (batch, [time,] features), the layers
     # between the embedding and the pooling
     encoder: str | None = None
+    # sentiment neural kinds not built by build_network: tuning trains each trial through the
+    # model's own ``fit(..., callbacks=[...])`` instead of the shared network path
+    own_fit: bool = False
 
     @property
     def recurrent(self) -> bool:
@@ -102,6 +106,11 @@ register(Kind("sentiment", "tfidf_logreg", TfidfLogregParams, "tfidf_logreg",
               "textrnn.sentiment.models:build_tfidf_logreg", neural=False))
 register(Kind("sentiment", "dnn", SentimentNeuralParams, "network", _SENTIMENT_NETWORK,
               neural=True))
+# the pretrain_lm stage's language model fine-tuned into a classifier (ULMFiT-style); it trains
+# itself (language-model fine-tuning, then gradual unfreezing): tuning calls its fit
+register(Kind("sentiment", "lm_lstm", TransferParams, "transfer",
+              "textrnn.sentiment.transfer:build_lm_classifier", neural=True, cell="LSTM",
+              own_fit=True))
 for _name, _cell in (("simple_rnn", "SimpleRNN"), ("lstm", "LSTM"), ("gru", "GRU")):
     register(Kind("sentiment", _name, SentimentNeuralParams, "network", _SENTIMENT_NETWORK,
                   neural=True, cell=_cell))
@@ -197,7 +206,7 @@ def resolve_models(task: str, train: Mapping[str, Any],
 def load_spec(task: str, name: str, path: str = "params.yaml") -> ModelSpec:
     """Model ``name`` of ``task`` resolved straight from a params file (benchmarks, notebooks);
     the stages read the specs that stage ``resolve`` wrote instead."""
-    from textrnn.config import read_yaml
+    from textrnn.config import read_params
 
-    raw = read_yaml(path)
+    raw = read_params(path)                # with the dataset's profile, as the stages see it
     return resolve_model(task, name, raw["train"][task], raw.get("tune", {}).get(task))

@@ -150,10 +150,36 @@ class EmbeddingsParams(Section):
     """Word vectors learned without labels (stage ``embed``) that start the sentiment networks."""
 
     corpus: Literal["imdb", "none"]     # imdb: the 50k IMDb reviews, labels unused
+    unlabelled: bool = False            # imdb: also the 50k unlabelled reviews (train/unsup/)
     vocabulary: int = Field(ge=100, le=1_000_000)  # most frequent words given a vector
     dim: int = Field(ge=2, le=1000)
     window: int = Field(ge=1, le=20)    # context words on each side, weighted 1 / distance
     smoothing: float = Field(gt=0, le=1)  # context counts raised to this power
+
+
+# ----------------------------------------------------------------------------- pretrain
+
+
+class PretrainParams(Section):
+    """Stage ``pretrain_lm``: a word-level LSTM language model on unlabelled reviews, which the
+    ``lm_lstm`` sentiment kind fine-tunes (textrnn.wordlm)."""
+
+    # imdb: the 100k IMDb reviews (train, test, unsup; labels unused); none: no language model
+    # (the stage writes only meta.json; lm_lstm models then need pretrained: false)
+    corpus: Literal["imdb", "none"]
+    vocabulary: int = Field(ge=100, le=1_000_000)  # most frequent corpus words (+ task train words)
+    embedding_dim: int = Field(ge=2, le=4096)      # = the output projection's (tied weights)
+    units: int = Field(ge=1, le=4096)              # per LSTM layer
+    layers: int = Field(ge=1, le=8)
+    dropout: float = Field(ge=0, lt=1)             # on embeddings and between layers
+    sampled: int = Field(ge=0)                     # sampled-softmax candidates; 0 = full softmax
+    sequence_length: int = Field(ge=2, le=10000)   # tokens per window (truncated BPTT)
+    batch_size: int = Field(ge=1, le=4096)         # parallel streams of the corpus
+    learning_rate: float = Field(gt=0, le=1)
+    clipnorm: float = Field(ge=0)
+    train_tokens: int = Field(ge=1)                # the budget: tokens predicted in training
+    val_reviews: int = Field(ge=1)                 # held-out reviews for exact perplexity
+    eval_every: int = Field(ge=1)                  # training steps between val perplexities
 
 
 # ----------------------------------------------------------------------------- tracking
@@ -222,6 +248,26 @@ class SentimentNeuralParams(FitParams):
     steps_per_execution: int = Field(ge=1, le=1024)
     # LSTM layers on CPU: Keras' loop, or TensorFlow's fused kernel (textrnn.layers.FusedLSTM)
     implementation: Implementation = "keras"
+
+
+class TransferParams(FitParams):
+    """Kind ``lm_lstm``: the pretrain_lm stage's language model fine-tuned into a classifier
+    (textrnn.sentiment.transfer). Its embedding and LSTM sizes are the language model's."""
+
+    optimizer: Literal["adam", "lazy_adam"]  # per-layer learning rates need Adam's update
+    # false: the same network (the LM's vocabulary and sizes) from random weights, to compare
+    pretrained: bool
+    lm_epochs: int = Field(ge=0, le=100)   # LM fine-tuning passes over the task's train texts
+    lm_learning_rate: float = Field(gt=0, le=1)
+    dropout: float = Field(ge=0, lt=1)
+    dense_units: int = Field(ge=0, le=4096)  # hidden dense head before the softmax; 0 = none
+    activation: Activation
+    pooling: Literal["last", "mean", "max_mean"]
+    # gradual unfreezing: epochs the head trains alone, then each layer group below joins after
+    # this many more epochs (top LSTM first, the embedding last); 0 = everything from the start
+    unfreeze_every: int = Field(ge=0, le=100)
+    lr_decay: float = Field(ge=1, le=100)    # each group below the head learns at lr / decay^depth
+    steps_per_execution: int = Field(ge=1, le=1024)
 
 
 class VectorizerParams(Section):
@@ -381,6 +427,103 @@ class TuneParams(Section):
     charlm: CharlmTuneParams
 
 
+# ----------------------------------------------------------------------------- profiles
+
+
+class TrainProfile(Section):
+    """What a dataset profile changes in train.<task>: per group and per model, key by key."""
+
+    defaults: dict[str, RawValues] = Field(default_factory=dict)
+    variants: dict[ModelName, RawValues] = Field(default_factory=dict)
+
+
+class TuneProfile(Section):
+    """What a dataset profile changes in tune.<task>: per group and per model, key by key."""
+
+    defaults: dict[str, RawValues] = Field(default_factory=dict)
+    models: dict[ModelName, RawValues] = Field(default_factory=dict)
+
+
+class DatasetProfile(Section):
+    """The defaults that choosing a dataset chooses (``profiles.<task>.<dataset>``)."""
+
+    train: TrainProfile = Field(default_factory=TrainProfile)
+    tune: TuneProfile = Field(default_factory=TuneProfile)
+    embeddings: RawValues = Field(default_factory=dict)   # sentiment only: the embed stage's keys
+
+
+class ProfilesParams(Section):
+    sentiment: dict[SentimentDataset, DatasetProfile] = Field(default_factory=dict)
+    charlm: dict[CharlmDataset, DatasetProfile] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _embeddings_are_sentiment_s(self) -> ProfilesParams:
+        for dataset, profile in self.charlm.items():
+            if profile.embeddings:
+                raise ValueError(f"charlm.{dataset}.embeddings: the word vectors belong to the "
+                                 "sentiment task; set them in a sentiment profile")
+        return self
+
+
+def _overlay(base: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` (a mapping of groups or models) with each entry's keys replaced by ``changes``'
+    (one level deep: a key such as ``fixed`` or ``space`` is replaced whole)."""
+    merged = {name: dict(entry or {}) for name, entry in (base or {}).items()}
+    for name, entry in changes.items():
+        merged[name] = {**merged.get(name, {}), **(entry or {})}
+    return merged
+
+
+def profile_changes(raw: dict[str, Any], task: str) -> list[tuple[str, Any]]:
+    """The ``(key, value)`` pairs that task's active profile sets, as params.yaml paths of the
+    keys they replace (for logs and docs); [] when the dataset has no profile."""
+    dataset = (raw.get("data") or {}).get(task)
+    profile = ((raw.get("profiles") or {}).get(task) or {}).get(dataset) or {}
+    changes = []
+    for section, parts in (("train", ("defaults", "variants")), ("tune", ("defaults", "models"))):
+        for part in parts:
+            for name, entry in ((profile.get(section) or {}).get(part) or {}).items():
+                changes += [(f"{section}.{task}.{part}.{name}.{key}", value)
+                            for key, value in (entry or {}).items()]
+    changes += [(f"embeddings.{key}", value)
+                for key, value in (profile.get("embeddings") or {}).items()]
+    return changes
+
+
+def apply_profiles(raw: dict[str, Any]) -> dict[str, Any]:
+    """params.yaml as the stages see it: each task's ``train`` and ``tune`` sections (and, for
+    sentiment, ``embeddings``) with the profile of the task's dataset
+    (``profiles.<task>.<data.<task>>``) laid over them.
+
+    A profile replaces the keys it names and no other, so every other value of params.yaml (and
+    of ``dvc exp run -S``) still applies; to change a value the profile sets, set it in the
+    profile (``profiles.sentiment.imdb.train.defaults.network.epochs``). The file is not changed.
+    """
+    profiles = raw.get("profiles") or {}
+    data = raw.get("data") or {}
+    if not profiles or not isinstance(data, dict):
+        return raw
+    out = dict(raw)
+    for task, by_dataset in profiles.items():
+        profile = (by_dataset or {}).get(data.get(task)) if isinstance(by_dataset, dict) else None
+        if not profile or not isinstance(profile, dict):
+            continue
+        for section, parts in (("train", ("defaults", "variants")),
+                               ("tune", ("defaults", "models"))):
+            changes = profile.get(section) or {}
+            if not changes or not isinstance(out.get(section), dict) \
+                    or not isinstance(out[section].get(task), dict):
+                continue
+            task_section = dict(out[section][task])
+            for part in parts:
+                if changes.get(part):
+                    task_section[part] = _overlay(task_section.get(part), changes[part])
+            out[section] = {**out[section], task: task_section}
+        if profile.get("embeddings") and isinstance(out.get("embeddings"), dict):
+            out["embeddings"] = {**out["embeddings"], **profile["embeddings"]}
+    return out
+
+
 # ----------------------------------------------------------------------------- whole file
 
 
@@ -391,10 +534,13 @@ class Params(Section):
     preprocess: PreprocessParams
     split: SplitParams
     embeddings: EmbeddingsParams
+    pretrain: PretrainParams
     tracking: TrackingParams
     train: TrainParams
     evaluate: EvaluateParams
     tune: TuneParams
+    # chosen by data.<task>: see apply_profiles
+    profiles: ProfilesParams = Field(default_factory=ProfilesParams)
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
@@ -474,6 +620,9 @@ def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params
         if name not in known:  # a programming error, not a user error
             raise KeyError(f"unknown params section {name!r}")
     raw = read_yaml(path)
+    if "profiles" in raw:   # checked before it is applied: a mistake names the profile's key
+        _check_profiles(raw["profiles"], path)
+    raw = apply_profiles(raw)
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ParamsError(
@@ -488,3 +637,20 @@ def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params
         return partial.model_validate({name: raw[name] for name in wanted if name in raw})
     except ValidationError as exc:
         raise ParamsError(format_validation_error(exc, partial, str(path))) from None
+
+
+def _check_profiles(profiles: Any, path: str | os.PathLike) -> None:
+    try:
+        ProfilesParams.model_validate(profiles or {})
+    except ValidationError as exc:
+        raise ParamsError(format_validation_error(exc, ProfilesParams, str(path),
+                                                  prefix="profiles")) from None
+
+
+def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
+    """params.yaml's values with the active dataset profiles applied (:func:`apply_profiles`),
+    unvalidated: for code that validates per model (textrnn.catalog)."""
+    raw = read_yaml(path)
+    if "profiles" in raw:
+        _check_profiles(raw["profiles"], path)
+    return apply_profiles(raw)

@@ -328,3 +328,32 @@ class Temperature(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class TiedOutput(layers.Layer):
+    """The output bias of a language model whose softmax weights are its embedding matrix
+    (tied weights): passes its input (batch, time, embedding_dim) through unchanged and holds
+    the bias (vocab_size,), so the saved model carries it. :meth:`logits` makes the output
+    layer: ``hidden @ embeddings^T + bias`` (batch, time, vocab_size) (:mod:`textrnn.wordlm`)."""
+
+    def __init__(self, vocab_size: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        self.vocab_size = int(vocab_size)
+
+    def build(self, input_shape: tuple) -> None:
+        self.bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="bias")
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def logits(self, hidden: Any, embeddings: Any) -> Any:
+        return ops.matmul(hidden, ops.transpose(embeddings)) + self.bias
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "vocab_size": self.vocab_size}

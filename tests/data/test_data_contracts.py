@@ -83,3 +83,13 @@ def test_quijote_is_about_2_1_million_characters_of_spanish(mirror):
     assert book.startswith("El ingenioso hidalgo don Quijote de la Mancha")
     assert "En un lugar de la Mancha, de cuyo nombre no quiero acordarme" in book[:60000]
     assert book.count("ñ") > 1000
+
+
+def test_imdb_unlabelled_reviews_are_50000_and_641_repeat_a_labelled_one(mirror):
+    """The embed stage leaves out those that repeat a held-out text (case and spacing folded)."""
+    texts = sentiment_data.read_imdb_unlabelled(mirror / "aclImdb_v1.tar.gz")
+    assert len(texts) == 50000 and all(texts)
+    labelled = set(sentiment_data.read_imdb(mirror / "aclImdb_v1.tar.gz")["text"]
+                   .map(normalise_for_dedup))
+    shared = sum(normalise_for_dedup(text) in labelled for text in texts)
+    assert shared == 641

@@ -70,6 +70,19 @@ def test_imdb_short_and_truncated_archives_are_rejected(tmp_path):
         sentiment_data.read_imdb(full)
 
 
+def test_imdb_unlabelled_reviews_are_read_in_id_order_and_a_copy_without_them_is_named(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(sentiment_data, "IMDB_UNLABELLED", 12)
+    path = write_imdb_tar(tmp_path / "imdb.tar.gz", per_class=2, unlabelled=12)
+    texts = sentiment_data.read_imdb_unlabelled(path)
+    assert [text.rsplit(" ", 1)[1] for text in texts] == [str(i) for i in range(12)]
+    assert all("unsup" in text for text in texts)
+    without = write_imdb_tar(tmp_path / "old.tar.gz", per_class=2)
+    with pytest.raises(DataError, match=r"old.tar.gz:aclImdb/train/unsup holds 0 reviews, "
+                                        r"expected 12 .*embeddings.unlabelled: false"):
+        sentiment_data.read_imdb_unlabelled(without)
+
+
 def test_clean_folds_whitespace_and_drops_duplicates_of_same_label():
     import pandas as pd
 

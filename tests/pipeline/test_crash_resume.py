@@ -35,6 +35,7 @@ def test_a_killed_train_stage_resumes_from_its_last_epoch(tmp_path, mirror):
         "train": {"sentiment": {"variants": {"lstm": LSTM}}},
         "tune": {"sentiment": {"models": {m: {"enabled": False} for m in MODELS}}},
         "embeddings": {"corpus": "none"},
+        "pretrain": {"corpus": "none"},
     })
     env = {**os.environ, "TEXTRNN_DATA_MIRROR": str(mirror)}
     run_cmd(["dvc", "repro", "tune_sentiment@lstm"], repo, env=env)
@@ -100,6 +101,7 @@ def test_a_killed_tune_stage_resumes_its_study_and_finds_the_same_best(tmp_path,
         "train": {"sentiment": {"variants": {"lstm": TUNE_LSTM}}},
         "tune": {"sentiment": {"models": {"lstm": TUNE}}},
         "embeddings": {"corpus": "none"},
+        "pretrain": {"corpus": "none"},
     })
     env = {**os.environ, "TEXTRNN_DATA_MIRROR": str(mirror)}
     run_cmd(["dvc", "repro", "embed"], repo, env=env)

@@ -29,6 +29,7 @@ def test_a_three_class_table_runs_through_the_pipeline_and_the_service(tmp_path)
                                            "gru", "bilstm"]}}},
         "evaluate": {"sentiment": {"bootstrap_samples": 100}},
         "embeddings": {"corpus": "none"},   # the embed stage then writes no vectors, in no time
+        "pretrain": {"corpus": "none"},     # and pretrain_lm no language model
     })
     run_cmd(["dvc", "repro", "evaluate_sentiment"], repo, timeout=1500)
 

@@ -44,7 +44,7 @@ CASES = [
     ("resolve", ["charlm"], "train.charlm.variants.gru.learning_rate", -1.0,
      "train.charlm.variants.gru.learning_rate = -1.0 is invalid: Input should be greater than 0"),
     ("resolve", ["sentiment"], "train.sentiment.variants.lstm", {"kind": "transformer"},
-     "unknown sentiment model kind 'transformer'; known kinds: dnn, dummy, gru, lstm, "
+     "unknown sentiment model kind 'transformer'; known kinds: dnn, dummy, gru, lm_lstm, lstm, "
      "simple_rnn, tfidf_logreg"),
     ("ensemble_sentiment", [], "train.sentiment.ensemble.members", ["lstm"],
      "train.sentiment.ensemble = {'members': ['lstm']} is invalid: members must name two or "

@@ -81,11 +81,11 @@ def test_a_shared_default_changes_every_model_that_uses_it_and_no_other():
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda t: t["variants"].update(x={"kind": "transformer"}) or t["models"].append("x"),
-     "unknown sentiment model kind 'transformer'; known kinds: dnn, dummy, gru, lstm, "
+     "unknown sentiment model kind 'transformer'; known kinds: dnn, dummy, gru, lm_lstm, lstm, "
      "simple_rnn, tfidf_logreg"),
     (lambda t: t["models"].append("mystery"),
-     "train.sentiment.variants.mystery needs a kind (one of dnn, dummy, gru, lstm, simple_rnn, "
-     "tfidf_logreg)"),
+     "train.sentiment.variants.mystery needs a kind (one of dnn, dummy, gru, lm_lstm, lstm, "
+     "simple_rnn, tfidf_logreg)"),
     (lambda t: t["variants"].update(dnn={"bidirectional": True}),
      "train.sentiment.variants.dnn.bidirectional = True is invalid: kind dnn is not recurrent"),
     (lambda t: t["variants"].update(lstm={"units": "many"}),
@@ -135,7 +135,7 @@ def test_the_resolve_stage_writes_one_spec_per_model_or_one_error_line(tmp_path)
                           timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown sentiment model kind 'lstn'; known kinds: dnn, dummy, gru, lstm, "
+        "error: unknown sentiment model kind 'lstn'; known kinds: dnn, dummy, gru, lm_lstm, lstm, "
         "simple_rnn, tfidf_logreg"]
     assert sorted(p.name for p in folder.iterdir()) == ["lstm_8", "tfidf_logreg"]  # untouched
 
@@ -214,3 +214,81 @@ def test_a_model_changed_behind_dvcs_back_is_refused(tmp_path, monkeypatch):
                                         r"train_sentiment@lstm wrote "
                                         r"metrics/trained/sentiment/lstm.json"):
         trained_model_dir("sentiment", "lstm")
+
+
+# ----------------------------------------------------------------------------- dataset profiles
+
+
+def _run_resolve(tmp_path: Path, raw: dict) -> subprocess.CompletedProcess:
+    import yaml
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    env = {"PYTHONPATH": f"{ROOT}{':'}{ROOT / 'src'}", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "stages.resolve", "sentiment"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_choosing_imdb_chooses_its_profile_and_every_other_key_still_applies(tmp_path):
+    from textrnn.config import apply_profiles
+
+    raw = copy.deepcopy(RAW)
+    profile = raw["profiles"]["sentiment"]["imdb"]
+    uci = _resolve()
+    assert uci["lstm"].params.epochs == RAW["train"]["sentiment"]["defaults"]["network"]["epochs"]
+
+    raw["data"]["sentiment"] = "imdb"
+    raw["train"]["sentiment"]["defaults"]["network"]["units"] = 96    # a user's -S, not profiled
+    seen = apply_profiles(raw)
+    imdb = resolve_models("sentiment", seen["train"]["sentiment"], seen["tune"]["sentiment"])
+    for key, value in profile["train"]["defaults"]["network"].items():
+        assert getattr(imdb["lstm"].params, key) == value, key
+    assert imdb["lstm"].params.units == 96
+    assert imdb["lstm"].tune.n_trials == profile["tune"]["defaults"]["network"]["n_trials"]
+    # a variant's own entry still wins over the profile's defaults (the preset runs as published)
+    assert imdb["bilstm"].params.bidirectional is True
+    student = catalog.resolve_model("sentiment", "student_lstm", seen["train"]["sentiment"])
+    assert (student.params.epochs, student.params.batch_size) == (10, 64)
+    assert seen["embeddings"]["unlabelled"] is True and RAW["embeddings"]["unlabelled"] is False
+    assert raw["train"]["sentiment"]["defaults"]["network"]["epochs"] == 20   # file unchanged
+
+    proc = _run_resolve(tmp_path, raw)
+    assert proc.returncode == 0, proc.stderr
+    assert "profile imdb (profiles.sentiment.imdb) sets " in proc.stdout
+    assert "train.sentiment.defaults.network.epochs=5" in proc.stdout
+    spec = json.loads((tmp_path / "models/specs/sentiment/lstm/model.json").read_text())
+    assert (spec["params"]["epochs"], spec["params"]["units"]) == (5, 96)
+
+
+def test_a_profile_value_is_changed_in_the_profile_and_a_bad_one_is_one_line(tmp_path):
+    from textrnn.config import load_params
+
+    raw = copy.deepcopy(RAW)
+    raw["data"]["sentiment"] = "imdb"
+    raw["profiles"]["sentiment"]["imdb"]["train"]["defaults"]["network"]["epochs"] = 7
+    proc = _run_resolve(tmp_path, raw)
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads((tmp_path / "models/specs/sentiment/gru/model.json").read_text())
+    assert spec["params"]["epochs"] == 7
+
+    raw["profiles"]["sentiment"]["imdb"]["train"]["defaults"]["network"]["epochs"] = 0
+    proc = _run_resolve(tmp_path, raw)
+    assert proc.returncode == 2
+    assert "train.sentiment.defaults.network.epochs = 0 is invalid" in proc.stderr
+    assert json.loads((tmp_path / "models/specs/sentiment/gru/model.json").read_text())[
+        "params"]["epochs"] == 7                                       # untouched
+
+    raw["profiles"]["sentiment"]["imbd"] = {"train": {}}
+    proc = _run_resolve(tmp_path, raw)
+    assert proc.returncode == 2 and "profiles.sentiment.imbd" in proc.stderr
+    raw["profiles"]["sentiment"].pop("imbd")
+    raw["profiles"]["sentiment"]["imdb"]["train"]["default"] = {}
+    proc = _run_resolve(tmp_path, raw)
+    assert proc.returncode == 2
+    assert "profiles.sentiment.imdb.train.default is not a known key" in proc.stderr
+    raw["profiles"]["sentiment"]["imdb"]["train"].pop("default")
+    raw["profiles"]["charlm"] = {"quijote": {"embeddings": {"dim": 50}}}
+    import yaml
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match="belong to the sentiment task"):
+        load_params("embeddings", path=tmp_path / "params.yaml")

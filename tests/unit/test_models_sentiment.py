@@ -38,7 +38,7 @@ PARAMS = {
 
 
 def test_unknown_kinds_are_clear_errors():
-    with pytest.raises(ParamsError, match="known kinds: dnn, dummy, gru, lstm, "
+    with pytest.raises(ParamsError, match="known kinds: dnn, dummy, gru, lm_lstm, lstm, "
                                           "simple_rnn, tfidf_logreg"):
         get_kind("sentiment", "transformer")
     with pytest.raises(ParamsError, match="known kinds: $"):

@@ -110,3 +110,19 @@ def test_no_import_cycle_in_the_library():
 
     for name in sorted(graph):
         visit(name)
+
+
+@pytest.mark.parametrize("name", ["tune_sentiment", "train_sentiment", "tune_charlm",
+                                  "train_charlm"])
+def test_a_stage_that_builds_models_lists_every_kinds_builder(name):
+    """Kinds name their builder as a string ("module:attr"), which imports cannot show."""
+    from textrnn import catalog
+
+    task = name.split("_")[1]
+    stage = stages()[name]
+    deps = [Path(next(iter(d)) if isinstance(d, dict) else d) for d in stage["deps"]]
+    modules = {kind.builder.split(":")[0] for kind in catalog.kinds(task).values()}
+    files = set().union(*(closure(module) for module in modules))
+    missing = sorted(str(path.relative_to(ROOT)) for path in files
+                     if not any(path.relative_to(ROOT).is_relative_to(dep) for dep in deps))
+    assert not missing, f"dvc.yaml stage {name} builds models with {missing} unlisted"

@@ -28,6 +28,8 @@ UCI_FILES = {  # origin -> member file name inside the zip's folder
 UCI_ROWS_PER_FILE = 1000
 IMDB_PER_CLASS_PER_SPLIT = 12500
 _IMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_IMDB_UNLABELLED = re.compile(r"(?:^|/)aclImdb/train/unsup/(\d+)_0\.txt$")
+IMDB_UNLABELLED = 50000
 _TAG = re.compile(r"<[^>]{0,100}>")
 _SPACE = re.compile(r"\s+")
 
@@ -118,6 +120,28 @@ def read_imdb(path: Path) -> pd.DataFrame:
         _check_counts(frame[frame["origin"] == split], f"{name}:aclImdb/{split}",
                       IMDB_PER_CLASS_PER_SPLIT)
     return frame
+
+
+def read_imdb_unlabelled(path: Path) -> list[str]:
+    """The 50,000 unlabelled reviews of the IMDb tarball (``aclImdb/train/unsup/``), in id order.
+    None of them is a labelled review, so none is a text of a sentiment split."""
+    name = path.name.split(".tmp")[0].lstrip(".")
+    found = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                match = _IMDB_UNLABELLED.search(member.name)
+                if match and member.isfile():
+                    found[int(match.group(1))] = _decode(archive.extractfile(member).read(),
+                                                         f"{name}:{member.name}")
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{name}: not a readable tar.gz archive (truncated or corrupted?): "
+                        f"{exc}") from None
+    if len(found) != IMDB_UNLABELLED:
+        raise DataError(f"{name}:aclImdb/train/unsup holds {len(found)} reviews, expected "
+                        f"{IMDB_UNLABELLED} (an archive without the unlabelled reviews? set "
+                        "embeddings.unlabelled: false)")
+    return [found[key] for key in sorted(found)]
 
 
 def clean_text(text: str, *, strip_html: bool) -> str:

@@ -105,6 +105,9 @@ class SentimentObjective:
         p = trial_params(self.base, params, self.fixed, key=self.key)
         if not self.kind.neural:
             return self._sklearn(p)
+        if self.kind.own_fit:
+            scores = [self._fit_own(trial, p, fold) for fold in range(len(self.folds))]
+            return float(np.mean(scores))
         scores = [self._fit_fold(trial, p, fold) for fold in range(len(self.folds))]
         return float(np.mean(scores))
 
@@ -129,6 +132,22 @@ class SentimentObjective:
         with tempfile.TemporaryDirectory(prefix="textrnn-trial-") as work_dir:
             history = training.fit(network, train_ds, val_ds, epochs=p.epochs, patience=p.patience,
                                    work_dir=work_dir, extra_callbacks=[reporter], verbose=0)
+        if reporter.pruned:
+            raise optuna.TrialPruned(f"pruned after epoch {len(history['val_accuracy'])}")
+        return float(history["val_accuracy"][best_kept_epoch(history)])
+
+    def _fit_own(self, trial: optuna.Trial, p: Any, fold: int) -> float:
+        """A kind that trains itself (lm_lstm): its model's fit, the train stage's own path."""
+        from textrnn.seeding import seed_everything
+
+        train_texts, train_labels, val_texts, val_labels = self.folds[fold]
+        seed_everything(self.seed)
+        model = self.kind.build(p, vectorizer=self.vectorizer, embeddings=self.embeddings,
+                                key=self.key)
+        reporter = TrialReporter(trial, "val_accuracy", step_offset=fold * p.epochs)
+        with tempfile.TemporaryDirectory(prefix="textrnn-trial-") as work_dir:
+            history = model.fit(train_texts, train_labels, val_texts, val_labels, seed=self.seed,
+                                work_dir=work_dir, verbose=0, callbacks=[reporter])
         if reporter.pruned:
             raise optuna.TrialPruned(f"pruned after epoch {len(history['val_accuracy'])}")
         return float(history["val_accuracy"][best_kept_epoch(history)])
