@@ -1,0 +1,51 @@
+"""McNemar's exact test between any two trained sentiment models on the test split (evaluate
+reports each model against the champion only):
+
+    python benchmarks/mcnemar_pair.py lstm tfidf_logreg
+
+Loads models/sentiment/<name>/model/ (what train_sentiment saved, as the service loads it),
+predicts data/split/sentiment/test.parquet and prints both accuracies, the rows each gets right
+where the other is wrong, and the two-sided p-value (textrnn.sentiment.evaluation.mcnemar).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a")
+    parser.add_argument("b")
+    args = parser.parse_args()
+
+    from textrnn import paths
+    from textrnn.handoff import sentiment_split
+    from textrnn.sentiment import models
+    from textrnn.sentiment.evaluation import mcnemar
+
+    test = sentiment_split("test")
+    y = np.asarray(test.label)
+    predicted = {}
+    for name in (args.a, args.b):
+        model = models.load(paths.model_dir("sentiment", name))
+        proba = model.predict_proba(list(test.text))
+        predicted[name] = np.asarray(model.classes)[proba.argmax(axis=1)]
+        print(f"{name}: test accuracy {np.mean(predicted[name] == y):.4f}", flush=True)
+    paired = mcnemar(y, predicted[args.a], predicted[args.b])
+    print(f"{args.a} right where {args.b} is wrong: {paired['a_only']}; the reverse: "
+          f"{paired['b_only']}; McNemar exact p = {paired['p_value']:.3g} "
+          f"({len(y)} test rows)")
+
+
+if __name__ == "__main__":
+    main()
