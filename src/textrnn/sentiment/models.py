@@ -283,6 +283,17 @@ class KerasSentiment:
             network, self.key, p, vectorizer.get_vocabulary(), self.embeddings, seed=seed)
         training.compile_model(network, p, loss="sparse_categorical_crossentropy",
                                metrics=["accuracy"], steps_per_execution=p.steps_per_execution)
+        return self._train(network, vectorizer, train_texts, train_labels, val_texts,
+                           val_labels, seed=seed, work_dir=work_dir, verbose=verbose)
+
+    def _train(self, network: keras.Model, vectorizer: layers.TextVectorization,
+               train_texts: Sequence[str], train_labels: Sequence[str],
+               val_texts: Sequence[str], val_labels: Sequence[str], *, seed: int,
+               work_dir: Path, verbose: int,
+               callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
+        """Fit the compiled ``network`` on bucketed batches of the vectorized texts; the model
+        becomes the vectorizer and the network end to end."""
+        p = self.params
         train_ds = bucketed_dataset(vectorize(vectorizer, list(train_texts)),
                                     encode_labels(train_labels, self.classes, "train"),
                                     batch_size=p.batch_size, shuffle=True, seed=seed)
@@ -290,7 +301,7 @@ class KerasSentiment:
                                   encode_labels(val_labels, self.classes, "val"),
                                   batch_size=p.batch_size, shuffle=False, seed=seed)
         history = training.fit(network, train_ds, val_ds, epochs=p.epochs, patience=p.patience,
-                               work_dir=work_dir, verbose=verbose)
+                               work_dir=work_dir, verbose=verbose, extra_callbacks=callbacks)
         self.model = end_to_end(vectorizer, network)
         return history
 

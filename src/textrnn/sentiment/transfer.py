@@ -34,9 +34,7 @@ from textrnn import training
 from textrnn.config import TransferParams, VectorizerParams
 from textrnn.errors import UserError
 from textrnn.layers import EnsureToken, MaskedMaxMeanPooling, RowEmbedding
-from textrnn.sentiment.batching import bucketed_dataset
-from textrnn.sentiment.models import KerasSentiment, _classes, encode_labels, end_to_end
-from textrnn.sentiment.text import vectorize
+from textrnn.sentiment.models import KerasSentiment, _classes
 
 LM_DIR = Path("models/lm")
 HEAD = "head"                      # the group of every layer above the language model's
@@ -224,17 +222,9 @@ class TransferSentiment(KerasSentiment):
         network.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                         metrics=["accuracy"], steps_per_execution=p.steps_per_execution)
         vectorizer = fixed_vectorizer(vocab, self.vectorizer_params.max_length)
-        train_ds = bucketed_dataset(vectorize(vectorizer, list(train_texts)),
-                                    encode_labels(train_labels, self.classes, "train"),
-                                    batch_size=p.batch_size, shuffle=True, seed=seed)
-        val_ds = bucketed_dataset(vectorize(vectorizer, list(val_texts)),
-                                  encode_labels(val_labels, self.classes, "val"),
-                                  batch_size=p.batch_size, shuffle=False, seed=seed)
-        history = training.fit(network, train_ds, val_ds, epochs=p.epochs, patience=p.patience,
-                               work_dir=work_dir, verbose=verbose,
-                               extra_callbacks=[UnfreezeEpoch(), *callbacks])
-        self.model = end_to_end(vectorizer, network)
-        return history
+        return self._train(network, vectorizer, train_texts, train_labels, val_texts,
+                           val_labels, seed=seed, work_dir=work_dir, verbose=verbose,
+                           callbacks=[UnfreezeEpoch(), *callbacks])
 
 
 def build_lm_classifier(kind: Any, params: TransferParams, *, vectorizer: VectorizerParams,
