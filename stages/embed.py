@@ -14,8 +14,6 @@ only meta.json; models then need ``embedding_init: random``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,20 +24,6 @@ from textrnn.stage import run
 
 OUT_DIR = Path("models/embeddings")
 PROBE_WORDS = ("good", "awful", "boring", "recommend", "disappointed")
-
-
-def _imdb_reviews(params) -> tuple[list[str], list[str]]:
-    """The labelled reviews and (with embeddings.unlabelled) the unlabelled ones, cleaned."""
-    from textrnn.data.sources import MIRROR_ENV, fetch
-    from textrnn.sentiment.data import clean_text, read_imdb, read_imdb_unlabelled
-
-    with tempfile.TemporaryDirectory(prefix="textrnn-embed-") as tmp:
-        path = fetch("imdb", Path(tmp), timeout_s=params.fetch.timeout_s,
-                     retries=params.fetch.retries, mirror=os.environ.get(MIRROR_ENV) or None)
-        labelled = read_imdb(path).text
-        unlabelled = read_imdb_unlabelled(path) if params.embeddings.unlabelled else []
-    return ([clean_text(text, strip_html=True) for text in labelled],
-            [clean_text(text, strip_html=True) for text in unlabelled])
 
 
 def main() -> None:
@@ -57,19 +41,13 @@ def main() -> None:
     from textrnn.sentiment import embeddings
 
     start = time.perf_counter()
-    reviews, unlabelled = _imdb_reviews(params)
-    corpus = [text for text in reviews if text not in held_out]
-    print(f"embed: {len(corpus)} labelled IMDb reviews "
-          f"({len(reviews) - len(corpus)} left out: in sentiment val/test)"
-          + (f" + {len(unlabelled)} unlabelled" if unlabelled else ""), flush=True)
-    if unlabelled:   # 641 of them repeat a labelled review, some in another case or spacing
-        from textrnn.sentiment.data import normalise_for_dedup
+    from textrnn.sentiment.corpus import imdb_corpus
 
-        held_keys = {normalise_for_dedup(text) for text in held_out}
-        kept = [text for text in unlabelled if normalise_for_dedup(text) not in held_keys]
-        print(f"embed: {len(unlabelled) - len(kept)} unlabelled reviews left out: the same "
-              "text as one in sentiment val/test", flush=True)
-        corpus += kept
+    corpus, left_out = imdb_corpus(held_out, unlabelled=cfg.unlabelled,
+                                   timeout_s=params.fetch.timeout_s, retries=params.fetch.retries)
+    print(f"embed: {len(corpus)} IMDb reviews"
+          + (" (the unlabelled ones included)" if cfg.unlabelled else "")
+          + f" ({left_out} left out: in sentiment val/test)", flush=True)
     words, vectors = embeddings.learn(corpus, vocabulary=cfg.vocabulary, dim=cfg.dim,
                                       window=cfg.window, smoothing=cfg.smoothing, seed=params.seed)
     known = set(words)

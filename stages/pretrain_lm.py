@@ -16,8 +16,6 @@ perplexity; the vocabulary comes from the other reviews plus the sentiment train
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,18 +30,6 @@ STATE_DIR = Path("models/lm_state")
 METRICS = Path("metrics/pretrain_lm.json")
 HISTORY = Path("plots/lm/history.csv")
 HISTORY_COLUMNS = ("step", "tokens", "train_loss", "val_perplexity", "seconds")
-
-
-def _imdb_reviews(params) -> list[str]:
-    """The archive's labelled and unlabelled reviews, cleaned; labels unread."""
-    from textrnn.data.sources import MIRROR_ENV, fetch
-    from textrnn.sentiment.data import clean_text, read_imdb, read_imdb_unlabelled
-
-    with tempfile.TemporaryDirectory(prefix="textrnn-pretrain-") as tmp:
-        path = fetch("imdb", Path(tmp), timeout_s=params.fetch.timeout_s,
-                     retries=params.fetch.retries, mirror=os.environ.get(MIRROR_ENV) or None)
-        texts = [*read_imdb(path).text, *read_imdb_unlabelled(path)]
-    return [clean_text(text, strip_html=True) for text in texts]
 
 
 def _split_reviews(reviews: list[str], count: int, seed: int) -> tuple[list[str], list[str]]:
@@ -83,11 +69,10 @@ def main() -> None:
     splits = {name: sentiment_split(name, ["text"]).text.tolist()
               for name in ("train", "val", "test")}
 
-    from textrnn.sentiment.data import normalise_for_dedup
+    from textrnn.sentiment.corpus import imdb_corpus
 
-    held_keys = {normalise_for_dedup(text) for text in splits["val"] + splits["test"]}
-    reviews = _imdb_reviews(params)
-    corpus = [text for text in reviews if normalise_for_dedup(text) not in held_keys]
+    corpus, left_out = imdb_corpus(splits["val"] + splits["test"], unlabelled=True,
+                                   timeout_s=params.fetch.timeout_s, retries=params.fetch.retries)
     train_texts, val_texts = _split_reviews(corpus, cfg.val_reviews, params.seed)
 
     from textrnn import wordlm
@@ -99,7 +84,7 @@ def main() -> None:
     per_step = cfg.batch_size * cfg.sequence_length
     steps = -(-cfg.train_tokens // per_step)
     unknown = float((val_ids == wordlm.UNK_ID).mean())
-    print(f"pretrain_lm: {len(corpus)} IMDb reviews ({len(reviews) - len(corpus)} left out: the "
+    print(f"pretrain_lm: {len(corpus)} IMDb reviews ({left_out} left out: the "
           f"text of a sentiment val/test row): {len(train_texts)} train ({len(train_ids):,} "
           f"tokens), {len(val_texts)} val ({len(val_ids):,} tokens, {unknown:.2%} unknown)\n"
           f"pretrain_lm: vocabulary {len(vocab):,} words (the {cfg.vocabulary:,} most frequent "
@@ -118,7 +103,7 @@ def main() -> None:
         "val_unknown_rate": round(unknown, 5), "train_tokens": int(last["tokens"]),
         "steps": int(last["step"]), "tokens_per_second": round(last["tokens"] / last["seconds"]),
         "vocabulary": len(vocab), "corpus_reviews": len(corpus),
-        "corpus_tokens": int(len(train_ids) + len(val_ids)), "left_out": len(reviews) - len(corpus),
+        "corpus_tokens": int(len(train_ids) + len(val_ids)), "left_out": left_out,
         "seconds": round(time.perf_counter() - start)}
     with atomic_dir(OUT_DIR) as tmp:
         wordlm.save(tmp, model, vocab, {**summary, "corpus": cfg.corpus, "seed": params.seed,

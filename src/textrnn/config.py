@@ -474,13 +474,17 @@ def _overlay(base: Any, changes: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# what a profile may change: train.<task>.defaults / .variants, tune.<task>.defaults / .models
+_PROFILED = (("train", ("defaults", "variants")), ("tune", ("defaults", "models")))
+
+
 def profile_changes(raw: dict[str, Any], task: str) -> list[tuple[str, Any]]:
     """The ``(key, value)`` pairs that task's active profile sets, as params.yaml paths of the
     keys they replace (for logs and docs); [] when the dataset has no profile."""
     dataset = (raw.get("data") or {}).get(task)
     profile = ((raw.get("profiles") or {}).get(task) or {}).get(dataset) or {}
     changes = []
-    for section, parts in (("train", ("defaults", "variants")), ("tune", ("defaults", "models"))):
+    for section, parts in _PROFILED:
         for part in parts:
             for name, entry in ((profile.get(section) or {}).get(part) or {}).items():
                 changes += [(f"{section}.{task}.{part}.{name}.{key}", value)
@@ -508,8 +512,7 @@ def apply_profiles(raw: dict[str, Any]) -> dict[str, Any]:
         profile = (by_dataset or {}).get(data.get(task)) if isinstance(by_dataset, dict) else None
         if not profile or not isinstance(profile, dict):
             continue
-        for section, parts in (("train", ("defaults", "variants")),
-                               ("tune", ("defaults", "models"))):
+        for section, parts in _PROFILED:
             changes = profile.get(section) or {}
             if not changes or not isinstance(out.get(section), dict) \
                     or not isinstance(out[section].get(task), dict):
@@ -619,10 +622,7 @@ def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params
     for name in sections:
         if name not in known:  # a programming error, not a user error
             raise KeyError(f"unknown params section {name!r}")
-    raw = read_yaml(path)
-    if "profiles" in raw:   # checked before it is applied: a mistake names the profile's key
-        _check_profiles(raw["profiles"], path)
-    raw = apply_profiles(raw)
+    raw = read_params(path)
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ParamsError(
@@ -651,6 +651,6 @@ def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
     """params.yaml's values with the active dataset profiles applied (:func:`apply_profiles`),
     unvalidated: for code that validates per model (textrnn.catalog)."""
     raw = read_yaml(path)
-    if "profiles" in raw:
+    if "profiles" in raw:   # checked before it is applied: a mistake names the profile's key
         _check_profiles(raw["profiles"], path)
     return apply_profiles(raw)
