@@ -233,9 +233,3 @@ def build_lm_classifier(kind: Any, params: TransferParams, *, vectorizer: Vector
     """The builder of kind ``lm_lstm`` (catalog ``builder``); ``embeddings`` is not used (the
     language model brings its own)."""
     return TransferSentiment(kind, params, vectorizer, lm_dir=lm_dir, key=key)
-
-
-def lm_history_rows(model: Any) -> list[dict[str, float]]:
-    """The LM fine-tuning rows of a fitted model (empty for any other kind)."""
-    return [dict(row) for row in getattr(model, "lm_history", [])]
-
