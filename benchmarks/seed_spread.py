@@ -29,6 +29,70 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+SPLITS = ("val", "test")
+SHOWN = ("negated_negative", "negated_positive")   # "not bad at all", "not fresh": the hard ones
+
+
+def suite_texts() -> list[str]:
+    """Every text of the behavioural suite (textrnn.sentiment.behaviour), sorted."""
+    from textrnn.sentiment.behaviour import case_texts, load_suite
+
+    return sorted({text for cases in load_suite().values() for case in cases
+                   for text in case_texts(case)})
+
+
+def behaviour_rates(proba: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Pass rates by capability (and their mean) from the probabilities of :func:`suite_texts`."""
+    from textrnn.sentiment.behaviour import behaviour_check
+
+    lookup = dict(zip(suite_texts(), proba, strict=True))
+    return behaviour_check(lambda texts: np.stack([lookup[t] for t in texts]),
+                           classes).metrics()
+
+
+def fit_and_score(model, split: dict, seed: int) -> dict:
+    """Fit ``model`` (a sentiment model object of the catalog) on split["train"] with ``seed``;
+    its probabilities on val, test and the behavioural suite, accuracies and behaviour rates."""
+    from textrnn.seeding import seed_everything
+
+    started = time.perf_counter()
+    seed_everything(seed)
+    with tempfile.TemporaryDirectory(prefix="textrnn-seeds-") as work_dir:
+        model.fit(list(split["train"].text), list(split["train"].label),
+                  list(split["val"].text), list(split["val"].label), seed=seed,
+                  work_dir=Path(work_dir), verbose=0)
+    proba = {part: model.predict_proba(list(split[part].text)) for part in SPLITS}
+    proba["suite"] = model.predict_proba(suite_texts())
+    return {"proba": proba, "seconds": time.perf_counter() - started,
+            **score(proba, list(model.classes), split)}
+
+
+def score(proba: dict, classes: list[str], split: dict) -> dict:
+    """Accuracies on val and test and behaviour rates from the probabilities of each part."""
+    names = np.asarray(classes)
+    out = {part: float(np.mean(names[proba[part].argmax(axis=1)]
+                               == split[part].label.to_numpy())) for part in SPLITS}
+    out["behaviour"] = behaviour_rates(proba["suite"], classes)
+    return out
+
+
+def table(rows: list[tuple[str, str, list[dict]]]) -> list[str]:
+    """Markdown rows: accuracy mean ± std over the runs, per-run test, behaviour means."""
+    lines = ["| model | tuned | val accuracy (mean ± std) | test accuracy (mean ± std) | test per "
+             "seed | " + " | ".join(f"{name} pass" for name in SHOWN) + " | behaviour mean "
+             "| seconds per fit |", "|---|---|---|---|---|" + "---|" * (len(SHOWN) + 2)]
+    for name, tuned, runs in rows:
+        mean = {part: [r[part] for r in runs] for part in SPLITS}
+        rates = [f"{np.mean([r['behaviour'].get(k, np.nan) for r in runs]):.2f}"
+                 for k in (*SHOWN, "mean")]
+        lines.append(f"| {name} | {tuned} | {np.mean(mean['val']):.4f} ± "
+                     f"{np.std(mean['val']):.4f} | {np.mean(mean['test']):.4f} ± "
+                     f"{np.std(mean['test']):.4f} | "
+                     f"{', '.join(f'{v:.4f}' for v in mean['test'])} | {' | '.join(rates)} | "
+                     f"{np.mean([r['seconds'] for r in runs]):.0f} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -41,61 +105,45 @@ def main() -> None:
     from textrnn.config import load_params
     from textrnn.handoff import sentiment_split, tuned_params
     from textrnn.paths import best_params_path
-    from textrnn.seeding import seed_everything
     from textrnn.sentiment.embeddings import for_model
 
     params = load_params("seed", "data", "train")
     train_params = params.train.sentiment
     vectorizer = train_params.vectorizer[params.data.sentiment]
     split = {name: sentiment_split(name) for name in ("train", "val", "test")}
-    rows = []
-    proba: dict[str, dict[str, list[np.ndarray]]] = {}   # model -> split -> one array per seed
+    rows: list[tuple[str, str, list[dict]]] = []
     for name in args.models or train_params.models:
         spec = load_spec("sentiment", name)
         model_params, tuned, _ = tuned_params(spec.params, best_params_path("sentiment", name))
         vectors = for_model(model_params, spec.key)
-        scores = {"val": [], "test": [], "seconds": []}
-        proba[name] = {"val": [], "test": []}
+        runs = []
         for seed in args.seeds:
-            started = time.perf_counter()
-            seed_everything(seed)
             model = spec.kind.build(model_params, vectorizer=vectorizer, embeddings=vectors,
                                     key=spec.key)
-            with tempfile.TemporaryDirectory(prefix="textrnn-seeds-") as work_dir:
-                model.fit(list(split["train"].text), list(split["train"].label),
-                          list(split["val"].text), list(split["val"].label), seed=seed,
-                          work_dir=Path(work_dir), verbose=0)
-            for part in ("val", "test"):
-                proba[name][part].append(model.predict_proba(list(split[part].text)))
-                predicted = np.asarray(model.classes)[proba[name][part][-1].argmax(axis=1)]
-                scores[part].append(float(np.mean(predicted == split[part].label.to_numpy())))
-            scores["seconds"].append(time.perf_counter() - started)
-            print(f"{name} seed {seed}: val {scores['val'][-1]:.4f} test {scores['test'][-1]:.4f} "
-                  f"({scores['seconds'][-1]:.0f} s)", flush=True)
-        rows.append((name, tuned, scores))
+            runs.append(fit_and_score(model, split, seed))
+            print(f"{name} seed {seed}: val {runs[-1]['val']:.4f} test {runs[-1]['test']:.4f} "
+                  f"behaviour {runs[-1]['behaviour'].get('mean', float('nan')):.2f} "
+                  f"({runs[-1]['seconds']:.0f} s)", flush=True)
+        rows.append((name, "yes" if tuned else "no", runs))
     members = list(train_params.ensemble.members)
-    if members and all(m in proba for m in members):
-        classes = np.asarray(model.classes)   # every model sorts the train labels alike
-        scores = {part: [] for part in ("val", "test", "seconds")}
+    fitted = {name: runs for name, _, runs in rows}
+    if members and all(m in fitted for m in members):
+        classes = list(model.classes)   # every model sorts the train labels alike
+        runs = []
         for i in range(len(args.seeds)):
-            for part in ("val", "test"):
-                mean = np.mean([proba[m][part][i] for m in members], axis=0)
-                scores[part].append(float(np.mean(classes[mean.argmax(axis=1)]
-                                                  == split[part].label.to_numpy())))
-            scores["seconds"].append(sum(s["seconds"][i] for n, _, s in rows if n in members))
-        rows.append((f"ensemble (mean of {', '.join(members)})", True, scores))
+            proba = {part: np.mean([fitted[m][i]["proba"][part] for m in members], axis=0)
+                     for part in (*SPLITS, "suite")}
+            runs.append({**score(proba, classes, split),
+                         "seconds": sum(fitted[m][i]["seconds"] for m in members)})
+        rows.append((f"ensemble (mean of {', '.join(members)})", "yes", runs))
 
     seeds = " ".join(map(str, args.seeds))
     lines = [f"# Sentiment accuracy over seeds {seeds} ({params.data.sentiment})", "",
              "Reproduce: `python benchmarks/seed_spread.py --seeds " + seeds + "` after "
-             "`dvc repro evaluate_sentiment`. Params: params.yaml + each model's best_params.json.",
-             "", "| model | tuned | val accuracy (mean ± std) | test accuracy (mean ± std) | "
-             "test per seed | seconds per fit |", "|---|---|---|---|---|---|"]
-    for name, tuned, s in rows:
-        lines.append(f"| {name} | {'yes' if tuned else 'no'} | {np.mean(s['val']):.4f} ± "
-                     f"{np.std(s['val']):.4f} | {np.mean(s['test']):.4f} ± {np.std(s['test']):.4f} "
-                     f"| {', '.join(f'{v:.4f}' for v in s['test'])} | "
-                     f"{np.mean(s['seconds']):.0f} |")
+             "`dvc repro evaluate_sentiment`. Params: params.yaml + each model's best_params.json. "
+             "Behaviour: pass rates of the behavioural suite (src/textrnn/sentiment/behaviour.yaml;"
+             " negated_negative is \"not bad at all\" -> positive), mean over the seeds.",
+             "", *table(rows)]
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")

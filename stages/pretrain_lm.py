@@ -5,6 +5,8 @@
 -> models/lm_state/            the training checkpoint (DVC persist): a killed run resumes from it
 -> metrics/pretrain_lm.json    exact validation perplexity, budget, throughput, corpus sizes
 -> plots/lm/history.csv        per evaluation: step, tokens, train_loss, val_perplexity, seconds
+<- models/embeddings/          read only with pretrain.embedding_init: pretrained (the start of
+                               the embedding, which is also the tied softmax's weights)
 
 Corpus ``imdb``: the 50k labelled reviews (upstream train and test) and the 50k unlabelled ones
 of the IMDb archive, fetched like any dataset (mirror or download); labels are never read. A
@@ -17,7 +19,11 @@ from __future__ import annotations
 
 import csv
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from textrnn.config import load_params
 from textrnn.errors import DataError
@@ -34,8 +40,6 @@ HISTORY_COLUMNS = ("step", "tokens", "train_loss", "val_perplexity", "seconds")
 
 def _split_reviews(reviews: list[str], count: int, seed: int) -> tuple[list[str], list[str]]:
     """``count`` reviews drawn with ``seed`` (validation) and the rest (training), in order."""
-    import numpy as np
-
     if len(reviews) <= count:
         raise DataError(f"the corpus has {len(reviews)} reviews: too few to hold out "
                         f"pretrain.val_reviews = {count} and train on the rest")
@@ -43,6 +47,58 @@ def _split_reviews(reviews: list[str], count: int, seed: int) -> tuple[list[str]
     held[np.random.default_rng(seed).choice(len(reviews), size=count, replace=False)] = True
     return ([text for text, out in zip(reviews, held, strict=True) if not out],
             [text for text, out in zip(reviews, held, strict=True) if out])
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The encoded pretraining corpus: what the stage (and benchmarks/lm_options.py) train on."""
+
+    vocab: list[str]
+    train_ids: np.ndarray          # one int32 stream of token ids
+    val_ids: np.ndarray
+    reviews: int                   # kept reviews (train + val)
+    train_reviews: int
+    val_reviews: int
+    left_out: int                  # the text of a sentiment val/test row
+    unknown: float                 # share of val tokens outside the vocabulary
+
+
+def prepare(params: Any) -> Corpus:
+    """Read the corpus ``params.pretrain.corpus`` names (not 'none'), hold out its validation
+    reviews and encode both parts with the vocabulary built from the rest."""
+    cfg = params.pretrain
+    splits = {name: sentiment_split(name, ["text"]).text.tolist()
+              for name in ("train", "val", "test")}
+
+    from textrnn import wordlm
+    from textrnn.sentiment.corpus import imdb_corpus
+
+    texts, left_out = imdb_corpus(splits["val"] + splits["test"], unlabelled=True,
+                                  timeout_s=params.fetch.timeout_s, retries=params.fetch.retries)
+    train_texts, val_texts = _split_reviews(texts, cfg.val_reviews, params.seed)
+    vocab = wordlm.build_vocabulary(train_texts, splits["train"], cfg.vocabulary)
+    train_ids, val_ids = wordlm.encode(train_texts, vocab), wordlm.encode(val_texts, vocab)
+    return Corpus(vocab, train_ids, val_ids, len(texts), len(train_texts), len(val_texts),
+                  left_out, float((val_ids == wordlm.UNK_ID).mean()))
+
+
+def start_model(vocab: list[str], params: Any) -> Any:
+    """The language model before training: seeded, its embedding from the embed stage's word
+    vectors when ``pretrain.embedding_init`` is 'pretrained'."""
+    from textrnn import wordlm
+    from textrnn.seeding import seed_everything
+
+    cfg = params.pretrain
+    seed_everything(params.seed)
+    model = wordlm.build_lm(len(vocab), cfg)
+    if cfg.embedding_init == "pretrained":
+        from textrnn.sentiment import embeddings
+
+        covered = wordlm.init_embedding(model, vocab, embeddings.load(), norm=cfg.pretrained_norm,
+                                        seed=params.seed)
+        print(f"pretrain_lm: the embedding starts from the embed stage's word vectors "
+              f"({covered:.1%} of the vocabulary has one)", flush=True)
+    return model
 
 
 def _write_history(rows: list[dict]) -> None:
@@ -66,44 +122,33 @@ def main() -> None:
         print("pretrain_lm: pretrain.corpus is 'none': no language model")
         return
     start = time.perf_counter()
-    splits = {name: sentiment_split(name, ["text"]).text.tolist()
-              for name in ("train", "val", "test")}
-
-    from textrnn.sentiment.corpus import imdb_corpus
-
-    corpus, left_out = imdb_corpus(splits["val"] + splits["test"], unlabelled=True,
-                                   timeout_s=params.fetch.timeout_s, retries=params.fetch.retries)
-    train_texts, val_texts = _split_reviews(corpus, cfg.val_reviews, params.seed)
-
-    from textrnn import wordlm
-    from textrnn.seeding import seed_everything
-
-    seed_everything(params.seed)
-    vocab = wordlm.build_vocabulary(train_texts, splits["train"], cfg.vocabulary)
-    train_ids, val_ids = wordlm.encode(train_texts, vocab), wordlm.encode(val_texts, vocab)
+    corpus = prepare(params)
+    vocab, train_ids, val_ids = corpus.vocab, corpus.train_ids, corpus.val_ids
     per_step = cfg.batch_size * cfg.sequence_length
     steps = -(-cfg.train_tokens // per_step)
-    unknown = float((val_ids == wordlm.UNK_ID).mean())
-    print(f"pretrain_lm: {len(corpus)} IMDb reviews ({left_out} left out: the "
-          f"text of a sentiment val/test row): {len(train_texts)} train ({len(train_ids):,} "
-          f"tokens), {len(val_texts)} val ({len(val_ids):,} tokens, {unknown:.2%} unknown)\n"
+    print(f"pretrain_lm: {corpus.reviews} IMDb reviews ({corpus.left_out} left out: the "
+          f"text of a sentiment val/test row): {corpus.train_reviews} train "
+          f"({len(train_ids):,} tokens), {corpus.val_reviews} val ({len(val_ids):,} tokens, "
+          f"{corpus.unknown:.2%} unknown)\n"
           f"pretrain_lm: vocabulary {len(vocab):,} words (the {cfg.vocabulary:,} most frequent "
           f"+ the sentiment train split's others); {steps} steps of {cfg.batch_size} x "
           f"{cfg.sequence_length} tokens, "
           + (f"sampled softmax of {cfg.sampled}" if cfg.sampled else "full softmax")
           + f"; corpus read and encoded in {time.perf_counter() - start:.0f} s", flush=True)
 
-    model = wordlm.build_lm(len(vocab), cfg)
+    from textrnn import wordlm
+
+    model = start_model(vocab, params)
     rows = wordlm.train_lm(model, train_ids, val_ids, params=cfg, seed=params.seed,
                            work_dir=STATE_DIR,
                            log=lambda line: print(f"pretrain_lm: {line}", flush=True))
     last = rows[-1]
     summary = {
         "val_perplexity": round(last["val_perplexity"], 3), "val_tokens": int(len(val_ids) - 1),
-        "val_unknown_rate": round(unknown, 5), "train_tokens": int(last["tokens"]),
+        "val_unknown_rate": round(corpus.unknown, 5), "train_tokens": int(last["tokens"]),
         "steps": int(last["step"]), "tokens_per_second": round(last["tokens"] / last["seconds"]),
-        "vocabulary": len(vocab), "corpus_reviews": len(corpus),
-        "corpus_tokens": int(len(train_ids) + len(val_ids)), "left_out": left_out,
+        "vocabulary": len(vocab), "corpus_reviews": corpus.reviews,
+        "corpus_tokens": int(len(train_ids) + len(val_ids)), "left_out": corpus.left_out,
         "seconds": round(time.perf_counter() - start)}
     with atomic_dir(OUT_DIR) as tmp:
         wordlm.save(tmp, model, vocab, {**summary, "corpus": cfg.corpus, "seed": params.seed,

@@ -169,6 +169,11 @@ class PretrainParams(Section):
     corpus: Literal["imdb", "none"]
     vocabulary: int = Field(ge=100, le=1_000_000)  # most frequent corpus words (+ task train words)
     embedding_dim: int = Field(ge=2, le=4096)      # = the output projection's (tied weights)
+    # random: Keras' uniform start | pretrained: the embed stage's PPMI vectors, rows scaled to
+    # pretrained_norm (words without a vector start random)
+    # (defaults: what a language model saved before these keys existed was trained with)
+    embedding_init: Literal["random", "pretrained"] = "random"
+    pretrained_norm: float = Field(default=1.0, gt=0)
     units: int = Field(ge=1, le=4096)              # per LSTM layer
     layers: int = Field(ge=1, le=8)
     dropout: float = Field(ge=0, lt=1)             # on embeddings and between layers
@@ -176,6 +181,8 @@ class PretrainParams(Section):
     sequence_length: int = Field(ge=2, le=10000)   # tokens per window (truncated BPTT)
     batch_size: int = Field(ge=1, le=4096)         # parallel streams of the corpus
     learning_rate: float = Field(gt=0, le=1)
+    # constant | linear: falls in a straight line from learning_rate to 0 over the budget
+    schedule: Literal["constant", "linear"] = "constant"
     clipnorm: float = Field(ge=0)
     train_tokens: int = Field(ge=1)                # the budget: tokens predicted in training
     val_reviews: int = Field(ge=1)                 # held-out reviews for exact perplexity

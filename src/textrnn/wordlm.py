@@ -180,13 +180,38 @@ def _sampling_probability(ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
     return (tf.math.log(k + 2.0) - tf.math.log(k + 1.0)) / math.log(vocab_size + 1.0)
 
 
+def _learning_rate(params: Any) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """``learning_rate``, constant or falling linearly to 0 at the last of the budget's steps
+    (a function of the optimizer's step count, which the checkpoint holds)."""
+    if getattr(params, "schedule", "constant") == "constant":
+        return params.learning_rate
+    steps = math.ceil(params.train_tokens / (params.batch_size * params.sequence_length))
+    return keras.optimizers.schedules.PolynomialDecay(params.learning_rate, decay_steps=steps,
+                                                      end_learning_rate=0.0, power=1.0)
+
+
+def init_embedding(model: keras.Model, vocab: Sequence[str], vectors: Any, *, norm: float,
+                   seed: int) -> float:
+    """Start ``model``'s embedding (the tied softmax weights too) from word ``vectors``
+    (:class:`textrnn.sentiment.embeddings.WordVectors`), each scaled to length ``norm``; words
+    without a vector keep a uniform start. Returns the share of the vocabulary's words covered."""
+    layer = model.get_layer("embedding")
+    if vectors.dim != layer.output_dim:
+        raise UserError(f"params.yaml: pretrain.embedding_dim = {layer.output_dim} but the "
+                        f"embed stage's vectors have {vectors.dim} dimensions (embeddings.dim): "
+                        "make them equal, or set pretrain.embedding_init: random")
+    matrix, covered = vectors.initial_matrix(vocab, norm=norm, seed=seed)
+    layer.set_weights([matrix])
+    return covered
+
+
 class _Trainer:
     """One compiled training step ``step -> loss``: its batch, candidates and (through the
     dropout layers' seed state, which is checkpointed) its dropout follow from (seed, step)."""
 
     def __init__(self, model: keras.Model, params: Any, *, seed: int, train_ids: np.ndarray):
         self.model, self.params, self.seed = model, params, seed
-        self.optimizer = training.make_optimizer("lazy_adam", learning_rate=params.learning_rate,
+        self.optimizer = training.make_optimizer("lazy_adam", learning_rate=_learning_rate(params),
                                                  clipnorm=params.clipnorm)
         self.optimizer.build(model.trainable_variables)
         self.stream = tf.constant(train_ids, dtype=tf.int32)

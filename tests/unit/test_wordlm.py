@@ -151,6 +151,37 @@ def test_a_stream_shorter_than_one_batch_still_trains_and_a_too_short_one_is_ref
                         work_dir=tmp_path / "b")
 
 
+def test_a_linear_schedule_falls_from_the_learning_rate_to_zero_over_the_budget():
+    assert wordlm._learning_rate(tiny_params()) == TINY["learning_rate"]           # constant
+    schedule = wordlm._learning_rate(tiny_params(schedule="linear", train_tokens=64 * 40))
+    rates = [float(schedule(step)) for step in (0, 10, 20, 40, 50)]
+    assert rates == pytest.approx([0.02, 0.015, 0.01, 0.0, 0.0])
+
+
+def test_the_embedding_can_start_from_word_vectors_scaled_to_a_norm():
+    from textrnn.sentiment.embeddings import WordVectors
+
+    rng = np.random.default_rng(0)
+    unit = rng.normal(size=(3, TINY["embedding_dim"])).astype("float32")
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    vectors = WordVectors(["cat", "dog", "emu"], unit, {})
+    model = tiny_model(vocab_size=6)
+    vocab = ["", "[UNK]", "dog", "mat", "cat", "owl"]
+    assert wordlm.init_embedding(model, vocab, vectors, norm=2.0, seed=0) == 0.5
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    np.testing.assert_allclose(table[[2, 4]], 2.0 * unit[[1, 0]], rtol=1e-6)
+    assert np.abs(table[[3, 5]]).max() <= 0.05                      # no vector: a uniform start
+    hidden = model(np.array([[2, 4]], np.int32), training=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(wordlm.logits(model, hidden))[0, :, 4],
+                               keras.ops.convert_to_numpy(hidden)[0] @ table[4]
+                               + keras.ops.convert_to_numpy(model.get_layer("tied_output").bias)[4],
+                               rtol=1e-5, atol=1e-6)                # the softmax's weights too
+    with pytest.raises(UserError, match=r"pretrain.embedding_dim = 6 but the embed stage's "
+                                        r"vectors have 4 dimensions"):
+        wordlm.init_embedding(model, vocab, WordVectors(["cat"], unit[:1, :4], {}), norm=1.0,
+                              seed=0)
+
+
 RESUME_WORKER = """
     import os, signal, sys, types
     import numpy as np
@@ -177,7 +208,9 @@ RESUME_WORKER = """
 
 
 def test_a_killed_training_resumes_and_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
-    worker = RESUME_WORKER.replace("{TINY!r}", repr({**TINY, "train_tokens": 64 * 40}))
+    # the linear schedule too: its place comes from the optimizer's step count in the checkpoint
+    worker = RESUME_WORKER.replace("{TINY!r}", repr({**TINY, "train_tokens": 64 * 40,
+                                                      "schedule": "linear"}))
     python(worker, str(tmp_path / "whole"), str(tmp_path / "whole.npz"), "0")
     killed = python(worker, str(tmp_path / "cut"), str(tmp_path / "cut.npz"), "3", check=False)
     assert killed.returncode == -9 and killed.stdout.count("step ") == 3
@@ -248,7 +281,8 @@ def _stage_repo(tmp_path, **pretrain) -> dict:
     """A folder with params.yaml (tiny pretrain), the sentiment splits and a mirror."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["pretrain"].update({**{k: v for k, v in TINY.items()}, "val_reviews": 2,
-                               "train_tokens": 300, "eval_every": 2, **pretrain})
+                               "train_tokens": 300, "eval_every": 2,
+                               "embedding_init": "random", **pretrain})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     splits = tmp_path / "data/split/sentiment"
     splits.mkdir(parents=True)
@@ -276,6 +310,23 @@ def test_the_stage_writes_its_outputs_and_leaves_out_a_held_out_text(tmp_path):
     assert "zebra" in vocab and vocab.index("zebra") > vocab.index("fine")   # task word last
     assert meta["val_perplexity"] == metrics["val_perplexity"]
     assert not (tmp_path / "models/lm_state/state.npz").exists()   # deleted once trained
+
+
+def test_the_stage_starts_the_embedding_from_the_embed_stages_vectors_when_asked(tmp_path):
+    from textrnn.sentiment.embeddings import WordVectors
+
+    (tmp_path / "mirror").mkdir()
+    env = _stage_repo(tmp_path, corpus="imdb", embedding_init="pretrained")
+    dim = TINY["embedding_dim"]
+    (tmp_path / "models/embeddings").mkdir(parents=True)
+    WordVectors(["fine", "film", "zebra"], np.eye(3, dim, dtype="float32"),
+                {"corpus": "imdb"}).save(tmp_path / "models/embeddings")
+    out = python(STAGE, env=env, cwd=tmp_path).stdout
+    assert "the embedding starts from the embed stage's word vectors (" in out
+    covered = float(out.split("word vectors (")[1].split("%")[0]) / 100
+    _, vocab, meta = wordlm.load(tmp_path / "models/lm")
+    assert covered == pytest.approx(3 / (len(vocab) - 2), abs=1e-3)
+    assert meta["params"]["embedding_init"] == "pretrained"
 
 
 def test_the_stage_with_corpus_none_writes_no_model(tmp_path):
