@@ -97,6 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--models", nargs="+", default=None)
+    parser.add_argument("--ensemble", action="append", default=None, metavar="A,B,...",
+                        help="members of an ensemble to score (repeatable; default "
+                             "train.sentiment.ensemble.members)")
     parser.add_argument("--out", default=str(ROOT / "reports/seed_spread.md"))
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -125,9 +128,12 @@ def main() -> None:
                   f"behaviour {runs[-1]['behaviour'].get('mean', float('nan')):.2f} "
                   f"({runs[-1]['seconds']:.0f} s)", flush=True)
         rows.append((name, "yes" if tuned else "no", runs))
-    members = list(train_params.ensemble.members)
     fitted = {name: runs for name, _, runs in rows}
-    if members and all(m in fitted for m in members):
+    ensembles = ([text.split(",") for text in args.ensemble] if args.ensemble
+                 else [list(train_params.ensemble.members)])
+    for members in ensembles:
+        if not members or not all(m in fitted for m in members):
+            continue
         classes = list(model.classes)   # every model sorts the train labels alike
         runs = []
         for i in range(len(args.seeds)):
@@ -139,7 +145,7 @@ def main() -> None:
 
     seeds = " ".join(map(str, args.seeds))
     lines = [f"# Sentiment accuracy over seeds {seeds} ({params.data.sentiment})", "",
-             "Reproduce: `python benchmarks/seed_spread.py --seeds " + seeds + "` after "
+             "Reproduce: `python benchmarks/seed_spread.py " + " ".join(sys.argv[1:]) + "` after "
              "`dvc repro evaluate_sentiment`. Params: params.yaml + each model's best_params.json. "
              "Behaviour: pass rates of the behavioural suite (src/textrnn/sentiment/behaviour.yaml;"
              " negated_negative is \"not bad at all\" -> positive), mean over the seeds.",
