@@ -5,12 +5,16 @@ members' probabilities of the same seed.
 
     python benchmarks/seed_spread.py                  # seeds 1 2 3, the tuned params, all models
     python benchmarks/seed_spread.py --seeds 1 2 3 4 5 --models lstm bilstm
+    python benchmarks/seed_spread.py --models lstm lm_lstm --untuned lm_lstm \
+        --ensemble lstm,lm_lstm   # params.yaml's lm_lstm; an ensemble of the two as well
 
 Each model is the one params.yaml resolves (a kind, or a variant such as bilstm), with
-models/sentiment/<model>/best_params.json laid over it (what train_sentiment uses), and the embed
+models/sentiment/<model>/best_params.json laid over it (what train_sentiment uses; not for the
+models named by --untuned), and the embed
 stage's word vectors; run `dvc repro evaluate_sentiment` first. Nothing is tuned here: the
-params were chosen on val before; test is only reported. Writes reports/seed_spread.md (the
-table) and prints it.
+params were chosen on val before; test is only reported. Each row also has the behavioural
+suite's pass rates (negations, and the mean of every capability). Writes --out (default
+reports/seed_spread.md) and prints it.
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ def main() -> None:
     parser.add_argument("--ensemble", action="append", default=None, metavar="A,B,...",
                         help="members of an ensemble to score (repeatable; default "
                              "train.sentiment.ensemble.members)")
+    parser.add_argument("--untuned", nargs="+", default=[], metavar="MODEL",
+                        help="these models use params.yaml's values even when tuned")
     parser.add_argument("--out", default=str(ROOT / "reports/seed_spread.md"))
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -117,7 +123,9 @@ def main() -> None:
     rows: list[tuple[str, str, list[dict]]] = []
     for name in args.models or train_params.models:
         spec = load_spec("sentiment", name)
-        model_params, tuned, _ = tuned_params(spec.params, best_params_path("sentiment", name))
+        model_params, tuned = spec.params, False
+        if name not in args.untuned:
+            model_params, tuned, _ = tuned_params(spec.params, best_params_path("sentiment", name))
         vectors = for_model(model_params, spec.key)
         runs = []
         for seed in args.seeds:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from textrnn.config import load_params
-from textrnn.errors import DataError
+from textrnn.errors import DataError, UserError
 from textrnn.handoff import sentiment_split
 from textrnn.io import atomic_dir, atomic_path, write_json
 from textrnn.stage import run
@@ -94,7 +94,12 @@ def start_model(vocab: list[str], params: Any) -> Any:
     if cfg.embedding_init == "pretrained":
         from textrnn.sentiment import embeddings
 
-        covered = wordlm.init_embedding(model, vocab, embeddings.load(), norm=cfg.pretrained_norm,
+        try:
+            vectors = embeddings.load()
+        except UserError as exc:
+            raise UserError(f"pretrain.embedding_init is 'pretrained': {exc} (or set "
+                            "pretrain.embedding_init: random)") from None
+        covered = wordlm.init_embedding(model, vocab, vectors, norm=cfg.pretrained_norm,
                                         seed=params.seed)
         print(f"pretrain_lm: the embedding starts from the embed stage's word vectors "
               f"({covered:.1%} of the vocabulary has one)", flush=True)

@@ -457,6 +457,7 @@ class DatasetProfile(Section):
     train: TrainProfile = Field(default_factory=TrainProfile)
     tune: TuneProfile = Field(default_factory=TuneProfile)
     embeddings: RawValues = Field(default_factory=dict)   # sentiment only: the embed stage's keys
+    pretrain: RawValues = Field(default_factory=dict)     # sentiment only: pretrain_lm's keys
 
 
 class ProfilesParams(Section):
@@ -466,9 +467,11 @@ class ProfilesParams(Section):
     @model_validator(mode="after")
     def _embeddings_are_sentiment_s(self) -> ProfilesParams:
         for dataset, profile in self.charlm.items():
-            if profile.embeddings:
-                raise ValueError(f"charlm.{dataset}.embeddings: the word vectors belong to the "
-                                 "sentiment task; set them in a sentiment profile")
+            for section, what in (("embeddings", "the word vectors"),
+                                  ("pretrain", "the word-level language model")):
+                if getattr(profile, section):
+                    raise ValueError(f"charlm.{dataset}.{section}: {what} belong to the "
+                                     "sentiment task; set them in a sentiment profile")
         return self
 
 
@@ -481,8 +484,10 @@ def _overlay(base: Any, changes: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-# what a profile may change: train.<task>.defaults / .variants, tune.<task>.defaults / .models
+# what a profile may change: train.<task>.defaults / .variants, tune.<task>.defaults / .models,
+# and (sentiment profiles) the embed and pretrain_lm stages' sections, key by key
 _PROFILED = (("train", ("defaults", "variants")), ("tune", ("defaults", "models")))
+_SENTIMENT_SECTIONS = ("embeddings", "pretrain")
 
 
 def profile_changes(raw: dict[str, Any], task: str) -> list[tuple[str, Any]]:
@@ -496,14 +501,14 @@ def profile_changes(raw: dict[str, Any], task: str) -> list[tuple[str, Any]]:
             for name, entry in ((profile.get(section) or {}).get(part) or {}).items():
                 changes += [(f"{section}.{task}.{part}.{name}.{key}", value)
                             for key, value in (entry or {}).items()]
-    changes += [(f"embeddings.{key}", value)
-                for key, value in (profile.get("embeddings") or {}).items()]
+    changes += [(f"{section}.{key}", value) for section in _SENTIMENT_SECTIONS
+                for key, value in (profile.get(section) or {}).items()]
     return changes
 
 
 def apply_profiles(raw: dict[str, Any]) -> dict[str, Any]:
     """params.yaml as the stages see it: each task's ``train`` and ``tune`` sections (and, for
-    sentiment, ``embeddings``) with the profile of the task's dataset
+    sentiment, ``embeddings`` and ``pretrain``) with the profile of the task's dataset
     (``profiles.<task>.<data.<task>>``) laid over them.
 
     A profile replaces the keys it names and no other, so every other value of params.yaml (and
@@ -529,8 +534,9 @@ def apply_profiles(raw: dict[str, Any]) -> dict[str, Any]:
                 if changes.get(part):
                     task_section[part] = _overlay(task_section.get(part), changes[part])
             out[section] = {**out[section], task: task_section}
-        if profile.get("embeddings") and isinstance(out.get("embeddings"), dict):
-            out["embeddings"] = {**out["embeddings"], **profile["embeddings"]}
+        for section in _SENTIMENT_SECTIONS:
+            if profile.get(section) and isinstance(out.get(section), dict):
+                out[section] = {**out[section], **profile[section]}
     return out
 
 

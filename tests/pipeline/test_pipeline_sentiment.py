@@ -17,19 +17,28 @@ from textrnn.sentiment.calibration import rescale
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-MODELS = ["dummy", "tfidf_logreg", "dnn", "simple_rnn", "lstm", "gru", "bilstm"]
+NETWORKS = ["dnn", "simple_rnn", "lstm", "gru", "bilstm"]      # the ensemble's members
+MODELS = ["dummy", "tfidf_logreg", *NETWORKS, "lm_lstm"]        # params.yaml's, and lm_lstm
 EVALUATED = [*MODELS, "ensemble"]   # the ensemble of the five neural models is scored too
 TINY = {"embedding_dim": 8, "units": 8, "dense_units": 8, "epochs": 2, "patience": 1,
         "batch_size": 64}
+# the language model lm_lstm starts from: the real corpus (100k IMDb reviews), a tiny network
+TINY_LM = {"embedding_dim": 8, "units": 8, "vocabulary": 2000, "sampled": 64,
+           "sequence_length": 20, "batch_size": 16, "train_tokens": 3200, "val_reviews": 20,
+           "eval_every": 5}
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, mirror):
     dest = copy_repo(tmp_path_factory.mktemp("sentiment") / "repo", params_override={
-        "train": {"sentiment": {"defaults": {"network": TINY}}},    # every neural model
+        "train": {"sentiment": {"models": MODELS, "defaults": {
+            "network": TINY,                                          # every neural model
+            "transfer": {"dense_units": 8, "epochs": 2, "patience": 1, "lm_epochs": 1}}}},
+        "pretrain": {**TINY_LM, "corpus": "imdb"},
         "evaluate": {"sentiment": {"bootstrap_samples": 200}},
         "tune": {"sentiment": {"defaults": {"tfidf_logreg": {"enabled": False},
-                                            "network": {"enabled": False}}}},
+                                            "network": {"enabled": False},
+                                            "transfer": {"enabled": False}}}},
         "embeddings": {"vocabulary": 3000, "dim": 8},   # = TINY embedding_dim: pretrained start
     })
     env = {"TEXTRNN_DATA_MIRROR": str(mirror)}
@@ -66,7 +75,8 @@ def test_each_training_run_records_the_kernel_its_recurrent_layers_ran(repo):
     client = mlflow.MlflowClient(f"sqlite:///{dest / 'mlflow.db'}")
     expected = {"tfidf_logreg": "none", "dnn": "none", "lstm": "keras loop (lstm_1)",
                 "gru": "keras loop (gru_1)",
-                "bilstm": "keras loop (bilstm_1/forward, bilstm_1/backward)"}
+                "bilstm": "keras loop (bilstm_1/forward, bilstm_1/backward)",
+                "lm_lstm": "keras loop (lm_lstm_1)"}
     for name, kernels in expected.items():
         meta = json.loads((dest / f"models/sentiment/{name}/model/meta.json").read_text())
         assert client.get_run(meta["mlflow_run_id"]).data.tags["recurrent_kernels"] == kernels
@@ -120,7 +130,7 @@ def test_the_ensemble_averages_its_members_on_raw_strings(repo):
 
     texts = ["great phone, works well", "awful, broke after a day", "the food was ok"]
     meta = json.loads((dest / "models/sentiment/ensemble/model/meta.json").read_text())
-    assert meta["members"] == MODELS[2:] and meta["mlflow_run_id"]
+    assert meta["members"] == NETWORKS and meta["mlflow_run_id"]
     members = [sentiment_models.load(dest / f"models/sentiment/{name}/model").predict_proba(texts)
                for name in meta["members"]]
     ensemble = sentiment_models.load(dest / "models/sentiment/ensemble/model").predict_proba(texts)
@@ -218,7 +228,7 @@ def test_a_shared_default_reruns_every_model_that_uses_it_and_no_other(repo):
     dest, env = repo
     stale = _stale_after(dest, env, lambda train: train["defaults"]["network"].update(units=6))
     assert stale == {f"{stage}@{name}" for stage in ("tune_sentiment", "train_sentiment")
-                     for name in MODELS[2:]}         # not dummy, not tfidf_logreg
+                     for name in NETWORKS}     # not dummy, tfidf_logreg, lm_lstm (transfer)
 
 
 def test_retraining_with_the_same_seed_gives_the_same_metrics(repo):

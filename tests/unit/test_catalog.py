@@ -229,7 +229,7 @@ def _run_resolve(tmp_path: Path, raw: dict) -> subprocess.CompletedProcess:
 
 
 def test_choosing_imdb_chooses_its_profile_and_every_other_key_still_applies(tmp_path):
-    from textrnn.config import apply_profiles
+    from textrnn.config import apply_profiles, profile_changes
 
     raw = copy.deepcopy(RAW)
     profile = raw["profiles"]["sentiment"]["imdb"]
@@ -250,6 +250,11 @@ def test_choosing_imdb_chooses_its_profile_and_every_other_key_still_applies(tmp
     assert (student.params.epochs, student.params.batch_size) == (10, 64)
     assert seen["embeddings"]["unlabelled"] is True and RAW["embeddings"]["unlabelled"] is False
     assert raw["train"]["sentiment"]["defaults"]["network"]["epochs"] == 20   # file unchanged
+    # the language model's budget and size follow the dataset too, key by key
+    raw["profiles"]["sentiment"]["imdb"]["pretrain"] = {"train_tokens": 1234}
+    assert apply_profiles(raw)["pretrain"] == {**RAW["pretrain"], "train_tokens": 1234}
+    assert ("pretrain.train_tokens", 1234) in profile_changes(raw, "sentiment")
+    raw["profiles"]["sentiment"]["imdb"]["pretrain"] = profile.get("pretrain", {})
 
     proc = _run_resolve(tmp_path, raw)
     assert proc.returncode == 0, proc.stderr
@@ -286,9 +291,11 @@ def test_a_profile_value_is_changed_in_the_profile_and_a_bad_one_is_one_line(tmp
     assert proc.returncode == 2
     assert "profiles.sentiment.imdb.train.default is not a known key" in proc.stderr
     raw["profiles"]["sentiment"]["imdb"]["train"].pop("default")
-    raw["profiles"]["charlm"] = {"quijote": {"embeddings": {"dim": 50}}}
     import yaml
 
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.raises(ParamsError, match="belong to the sentiment task"):
-        load_params("embeddings", path=tmp_path / "params.yaml")
+    for section, values in (("embeddings", {"dim": 50}), ("pretrain", {"units": 64})):
+        raw["profiles"]["charlm"] = {"quijote": {section: values}}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+        with pytest.raises(ParamsError, match=f"charlm.quijote.{section}: .* belong to the "
+                                              "sentiment task"):
+            load_params("embeddings", path=tmp_path / "params.yaml")

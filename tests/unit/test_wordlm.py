@@ -324,9 +324,20 @@ def test_the_stage_starts_the_embedding_from_the_embed_stages_vectors_when_asked
     out = python(STAGE, env=env, cwd=tmp_path).stdout
     assert "the embedding starts from the embed stage's word vectors (" in out
     covered = float(out.split("word vectors (")[1].split("%")[0]) / 100
+    assert covered > 0
     _, vocab, meta = wordlm.load(tmp_path / "models/lm")
     assert covered == pytest.approx(3 / (len(vocab) - 2), abs=1e-3)
     assert meta["params"]["embedding_init"] == "pretrained"
+
+
+def test_the_stage_without_word_vectors_says_which_key_asks_for_them(tmp_path):
+    (tmp_path / "mirror").mkdir()
+    env = _stage_repo(tmp_path, corpus="imdb", embedding_init="pretrained")
+    proc = python(STAGE, env=env, cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert ("pretrain.embedding_init is 'pretrained': models/embeddings/meta.json is missing: "
+            "run `dvc repro embed` first (or set pretrain.embedding_init: random)") in proc.stderr
+    assert not (tmp_path / "models/lm").exists()
 
 
 def test_the_stage_with_corpus_none_writes_no_model(tmp_path):
