@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from seed_spread import fit_and_score, table  # noqa: E402  (benchmarks/ is this script's folder)
+from seed_spread import fit_and_score, table, write_report  # noqa: E402  (benchmarks/ is this script's folder)
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -100,10 +100,7 @@ def main() -> None:
              f"--seeds {seeds}`. Each variant changes params.yaml's pretrain section as shown; "
              "lm_lstm is params.yaml's (untuned). Val perplexity: exact, on the held-out reviews.",
              "", *table(rows)]
-    text = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
-    print(text)
+    write_report(Path(args.out), lines)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,14 @@ def table(rows: list[tuple[str, str, list[dict]]]) -> list[str]:
     return lines
 
 
+def write_report(path: Path, lines: list[str]) -> None:
+    """Write the report's lines to ``path`` (folders made as needed) and print them."""
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -158,10 +166,7 @@ def main() -> None:
              "Behaviour: pass rates of the behavioural suite (src/textrnn/sentiment/behaviour.yaml;"
              " negated_negative is \"not bad at all\" -> positive), mean over the seeds.",
              "", *table(rows)]
-    text = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
-    print(text)
+    write_report(Path(args.out), lines)
 
 
 if __name__ == "__main__":
