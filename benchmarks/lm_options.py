@@ -69,7 +69,7 @@ def main() -> None:
     split = {name: sentiment_split(name) for name in ("train", "val", "test")}
     spec = load_spec("sentiment", "lm_lstm")
     vectorizer = params.train.sentiment.vectorizer[params.data.sentiment]
-    rows, perplexity = [], {}
+    rows = []
     for name, changes in variants:
         cfg = PretrainParams.model_validate({**base, **changes})
         model = start_model(corpus.vocab, SimpleNamespace(pretrain=cfg, seed=params.seed))
@@ -78,19 +78,18 @@ def main() -> None:
                                       seed=params.seed, work_dir=Path(tmp) / "state",
                                       log=lambda line, name=name: print(f"{name}: {line}",
                                                                         flush=True))
-            perplexity[name] = history[-1]
             wordlm.save(Path(tmp) / "lm", model, corpus.vocab, {"corpus": "imdb",
                                                                 "params": cfg.model_dump()})
             runs = []
             for seed in args.seeds:
-                classifier = spec.kind.build(spec.params, vectorizer=vectorizer, key=spec.key)
-                classifier.lm_dir = Path(tmp) / "lm"
+                classifier = spec.kind.build(spec.params, vectorizer=vectorizer, key=spec.key,
+                                             lm_dir=Path(tmp) / "lm")
                 runs.append(fit_and_score(classifier, split, seed))
                 print(f"{name} seed {seed}: val {runs[-1]['val']:.4f} test "
                       f"{runs[-1]['test']:.4f} ({runs[-1]['seconds']:.0f} s)", flush=True)
         changed = ", ".join(f"{k}={v}" for k, v in changes.items()) or "params.yaml"
         rows.append((f"{name} ({changed}; val perplexity "
-                     f"{perplexity[name]['val_perplexity']:.1f})", "no", runs))
+                     f"{history[-1]['val_perplexity']:.1f})", "no", runs))
 
     seeds = " ".join(map(str, args.seeds))
     variant_args = " ".join(f"--variant {text}" for text in args.variant)

@@ -20,6 +20,7 @@ reports/seed_spread.md) and prints it.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -37,21 +38,23 @@ SPLITS = ("val", "test")
 SHOWN = ("negated_negative", "negated_positive")   # "not bad at all", "not fresh": the hard ones
 
 
-def suite_texts() -> list[str]:
-    """Every text of the behavioural suite (textrnn.sentiment.behaviour), sorted."""
-    from textrnn.sentiment.behaviour import case_texts, load_suite
+@functools.cache
+def suite() -> tuple[dict, list[str]]:
+    """The behavioural suite (textrnn.sentiment.behaviour), read once, and its texts."""
+    from textrnn.sentiment.behaviour import load_suite, suite_texts
 
-    return sorted({text for cases in load_suite().values() for case in cases
-                   for text in case_texts(case)})
+    cases = load_suite()
+    return cases, suite_texts(cases)
 
 
 def behaviour_rates(proba: np.ndarray, classes: list[str]) -> dict[str, float]:
-    """Pass rates by capability (and their mean) from the probabilities of :func:`suite_texts`."""
+    """Pass rates by capability (and their mean) from the probabilities of the suite's texts."""
     from textrnn.sentiment.behaviour import behaviour_check
 
-    lookup = dict(zip(suite_texts(), proba, strict=True))
-    return behaviour_check(lambda texts: np.stack([lookup[t] for t in texts]),
-                           classes).metrics()
+    cases, texts = suite()
+    lookup = dict(zip(texts, proba, strict=True))
+    return behaviour_check(lambda asked: np.stack([lookup[t] for t in asked]), classes,
+                           cases).metrics()
 
 
 def fit_and_score(model, split: dict, seed: int) -> dict:
@@ -66,7 +69,7 @@ def fit_and_score(model, split: dict, seed: int) -> dict:
                   list(split["val"].text), list(split["val"].label), seed=seed,
                   work_dir=Path(work_dir), verbose=0)
     proba = {part: model.predict_proba(list(split[part].text)) for part in SPLITS}
-    proba["suite"] = model.predict_proba(suite_texts())
+    proba["suite"] = model.predict_proba(suite()[1])
     return {"proba": proba, "seconds": time.perf_counter() - started,
             **score(proba, list(model.classes), split)}
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from textrnn.config import load_params
-from textrnn.errors import DataError, UserError
+from textrnn.errors import DataError, ParamsError, UserError
 from textrnn.handoff import sentiment_split
 from textrnn.io import atomic_dir, atomic_path, write_json
 from textrnn.stage import run
@@ -56,11 +56,15 @@ class Corpus:
     vocab: list[str]
     train_ids: np.ndarray          # one int32 stream of token ids
     val_ids: np.ndarray
-    reviews: int                   # kept reviews (train + val)
     train_reviews: int
     val_reviews: int
     left_out: int                  # the text of a sentiment val/test row
     unknown: float                 # share of val tokens outside the vocabulary
+
+    @property
+    def reviews(self) -> int:
+        """Reviews kept (train + val)."""
+        return self.train_reviews + self.val_reviews
 
 
 def prepare(params: Any) -> Corpus:
@@ -78,8 +82,8 @@ def prepare(params: Any) -> Corpus:
     train_texts, val_texts = _split_reviews(texts, cfg.val_reviews, params.seed)
     vocab = wordlm.build_vocabulary(train_texts, splits["train"], cfg.vocabulary)
     train_ids, val_ids = wordlm.encode(train_texts, vocab), wordlm.encode(val_texts, vocab)
-    return Corpus(vocab, train_ids, val_ids, len(texts), len(train_texts), len(val_texts),
-                  left_out, float((val_ids == wordlm.UNK_ID).mean()))
+    return Corpus(vocab, train_ids, val_ids, len(train_texts), len(val_texts), left_out,
+                  float((val_ids == wordlm.UNK_ID).mean()))
 
 
 def start_model(vocab: list[str], params: Any) -> Any:
@@ -91,14 +95,16 @@ def start_model(vocab: list[str], params: Any) -> Any:
     cfg = params.pretrain
     seed_everything(params.seed)
     model = wordlm.build_lm(len(vocab), cfg)
-    if cfg.embedding_init == "pretrained":
-        from textrnn.sentiment import embeddings
+    from textrnn.sentiment import embeddings
 
-        try:
-            vectors = embeddings.load()
-        except UserError as exc:
-            raise UserError(f"pretrain.embedding_init is 'pretrained': {exc} (or set "
-                            "pretrain.embedding_init: random)") from None
+    try:    # the vectors, after checking their dimension, when embedding_init asks for them
+        vectors = embeddings.for_model(cfg, "pretrain")
+    except ParamsError:
+        raise                   # names pretrain.embedding_dim already
+    except UserError as exc:    # none saved
+        raise UserError(f"pretrain.embedding_init is 'pretrained': {exc} (or set "
+                        "pretrain.embedding_init: random)") from None
+    if vectors is not None:
         covered = wordlm.init_embedding(model, vocab, vectors, norm=cfg.pretrained_norm,
                                         seed=params.seed)
         print(f"pretrain_lm: the embedding starts from the embed stage's word vectors "
@@ -129,20 +135,17 @@ def main() -> None:
     start = time.perf_counter()
     corpus = prepare(params)
     vocab, train_ids, val_ids = corpus.vocab, corpus.train_ids, corpus.val_ids
-    per_step = cfg.batch_size * cfg.sequence_length
-    steps = -(-cfg.train_tokens // per_step)
+    from textrnn import wordlm
+
     print(f"pretrain_lm: {corpus.reviews} IMDb reviews ({corpus.left_out} left out: the "
           f"text of a sentiment val/test row): {corpus.train_reviews} train "
           f"({len(train_ids):,} tokens), {corpus.val_reviews} val ({len(val_ids):,} tokens, "
           f"{corpus.unknown:.2%} unknown)\n"
           f"pretrain_lm: vocabulary {len(vocab):,} words (the {cfg.vocabulary:,} most frequent "
-          f"+ the sentiment train split's others); {steps} steps of {cfg.batch_size} x "
-          f"{cfg.sequence_length} tokens, "
+          f"+ the sentiment train split's others); {wordlm.budget_steps(cfg)} steps of "
+          f"{cfg.batch_size} x {cfg.sequence_length} tokens, "
           + (f"sampled softmax of {cfg.sampled}" if cfg.sampled else "full softmax")
           + f"; corpus read and encoded in {time.perf_counter() - start:.0f} s", flush=True)
-
-    from textrnn import wordlm
-
     model = start_model(vocab, params)
     rows = wordlm.train_lm(model, train_ids, val_ids, params=cfg, seed=params.seed,
                            work_dir=STATE_DIR,

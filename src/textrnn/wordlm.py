@@ -180,28 +180,28 @@ def _sampling_probability(ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
     return (tf.math.log(k + 2.0) - tf.math.log(k + 1.0)) / math.log(vocab_size + 1.0)
 
 
+def budget_steps(params: Any) -> int:
+    """Training steps of the budget: ``ceil(train_tokens / (batch_size x sequence_length))``."""
+    return math.ceil(params.train_tokens / (params.batch_size * params.sequence_length))
+
+
 def _learning_rate(params: Any) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """``learning_rate``, constant or falling linearly to 0 at the last of the budget's steps
     (a function of the optimizer's step count, which the checkpoint holds)."""
-    if getattr(params, "schedule", "constant") == "constant":
+    if params.schedule == "constant":
         return params.learning_rate
-    steps = math.ceil(params.train_tokens / (params.batch_size * params.sequence_length))
-    return keras.optimizers.schedules.PolynomialDecay(params.learning_rate, decay_steps=steps,
-                                                      end_learning_rate=0.0, power=1.0)
+    return keras.optimizers.schedules.PolynomialDecay(
+        params.learning_rate, decay_steps=budget_steps(params), end_learning_rate=0.0, power=1.0)
 
 
 def init_embedding(model: keras.Model, vocab: Sequence[str], vectors: Any, *, norm: float,
                    seed: int) -> float:
     """Start ``model``'s embedding (the tied softmax weights too) from word ``vectors``
-    (:class:`textrnn.sentiment.embeddings.WordVectors`), each scaled to length ``norm``; words
-    without a vector keep a uniform start. Returns the share of the vocabulary's words covered."""
-    layer = model.get_layer("embedding")
-    if vectors.dim != layer.output_dim:
-        raise UserError(f"params.yaml: pretrain.embedding_dim = {layer.output_dim} but the "
-                        f"embed stage's vectors have {vectors.dim} dimensions (embeddings.dim): "
-                        "make them equal, or set pretrain.embedding_init: random")
+    (:class:`textrnn.sentiment.embeddings.WordVectors`, of the embedding's dimension), each
+    scaled to length ``norm``; words without a vector keep a uniform start. Returns the share of
+    the vocabulary's words covered."""
     matrix, covered = vectors.initial_matrix(vocab, norm=norm, seed=seed)
-    layer.set_weights([matrix])
+    model.get_layer("embedding").set_weights([matrix])
     return covered
 
 
@@ -316,7 +316,7 @@ def train_lm(model: keras.Model, train_ids: np.ndarray, val_ids: np.ndarray, *, 
     if len(val_ids) < 2:
         raise DataError(f"the validation stream has {len(val_ids)} token(s): at least 2 needed")
     per_step = params.batch_size * params.sequence_length
-    steps = math.ceil(params.train_tokens / per_step)
+    steps = budget_steps(params)
     fingerprint = {
         "params": {name: getattr(params, name) for name in PretrainParams.model_fields
                    if hasattr(params, name)},

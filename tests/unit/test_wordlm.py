@@ -22,8 +22,8 @@ from textrnn import wordlm
 from textrnn.errors import DataError, UserError
 
 TINY = dict(embedding_dim=6, units=8, layers=1, dropout=0.2, sampled=5, sequence_length=8,
-            batch_size=8, learning_rate=0.02, clipnorm=1.0, train_tokens=2000, eval_every=10,
-            vocabulary=100, val_reviews=1)
+            batch_size=8, learning_rate=0.02, schedule="constant", clipnorm=1.0,
+            train_tokens=2000, eval_every=10, vocabulary=100, val_reviews=1)
 SENTENCE = "the cat sat on the mat and the dog ate a bone near the old red barn"
 
 
@@ -176,10 +176,21 @@ def test_the_embedding_can_start_from_word_vectors_scaled_to_a_norm():
                                keras.ops.convert_to_numpy(hidden)[0] @ table[4]
                                + keras.ops.convert_to_numpy(model.get_layer("tied_output").bias)[4],
                                rtol=1e-5, atol=1e-6)                # the softmax's weights too
-    with pytest.raises(UserError, match=r"pretrain.embedding_dim = 6 but the embed stage's "
+
+
+def test_the_stage_refuses_word_vectors_of_another_dimension(tmp_path, monkeypatch):
+    from stages.pretrain_lm import start_model
+    from textrnn.sentiment.embeddings import WordVectors
+
+    (tmp_path / "models/embeddings").mkdir(parents=True)
+    WordVectors(["cat"], np.ones((1, 4), "float32") / 2,
+                {"corpus": "imdb"}).save(tmp_path / "models/embeddings")
+    monkeypatch.chdir(tmp_path)
+    params = types.SimpleNamespace(seed=0, pretrain=tiny_params(embedding_init="pretrained",
+                                                                pretrained_norm=1.0))
+    with pytest.raises(UserError, match=r"pretrain.embedding_dim = 6 but the pretrained "
                                         r"vectors have 4 dimensions"):
-        wordlm.init_embedding(model, vocab, WordVectors(["cat"], unit[:1, :4], {}), norm=1.0,
-                              seed=0)
+        start_model(["", "[UNK]", "cat"], params)
 
 
 RESUME_WORKER = """

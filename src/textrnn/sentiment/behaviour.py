@@ -121,6 +121,12 @@ def case_texts(case: Case) -> tuple[str, ...]:
     return (case.text,) if isinstance(case, LabelCase) else (case.a, case.b)
 
 
+def suite_texts(suite: Suite) -> list[str]:
+    """Every text of ``suite`` once, sorted: what :func:`behaviour_check` predicts."""
+    return sorted({text for cases in suite.values() for case in cases
+                   for text in case_texts(case)})
+
+
 def applies_to(classes: Sequence[str]) -> bool:
     """Whether the suite fits a model with these classes (binary negative / positive)."""
     return sorted(classes) == sorted(LABELS)
@@ -133,8 +139,7 @@ def behaviour_check(predict_proba: Callable[[Sequence[str]], Any], classes: Sequ
     if not applies_to(classes):
         return Behaviour()
     suite = load_suite() if suite is None else suite
-    texts = sorted({text for cases in suite.values() for case in cases
-                    for text in case_texts(case)})
+    texts = suite_texts(suite)
     proba = np.asarray(predict_proba(texts))
     if proba.shape != (len(texts), len(classes)):
         raise ValueError(f"predict_proba gave shape {proba.shape}, expected "
